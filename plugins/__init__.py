@@ -1,0 +1,1 @@
+"""taskrun's built-in task plugins. They register through the same path as installed plugins."""

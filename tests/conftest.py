@@ -1,0 +1,145 @@
+"""Shared fixtures: a tiny BERT made on the spot, small data files, a plugin manager, a CLI runner.
+
+Nothing here touches the network: the model is built from a config, its tokenizer from a word
+list, and every data file is written by the fixture that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from taskrun.cli import main
+from taskrun.manager import build_manager
+
+WORDS = (
+    "the a movie film plot actor story was is very really quite not good great fine lovely bad awful "
+    "boring dull said he she they company shares rose fell percent year market today reported on in "
+    "of and to it this that"
+).split()
+POSITIVE, NEGATIVE = ["good", "great", "lovely", "fine"], ["bad", "awful", "boring", "dull"]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_offline_env(monkeypatch, tmp_path_factory):
+    """Every test runs offline, with caches in a temporary folder and no plugin of the machine's."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path_factory.getbasetemp() / "hf-datasets"))
+    monkeypatch.setenv("TASKRUN_PLUGINS", "none")
+    monkeypatch.delenv("TASKRUN_TRACEBACK", raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 2-layer BERT with hidden size 32 and a word-level WordPiece vocabulary, saved to a folder."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz.,'\"!?"]
+    tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, model_max_length=64)
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def sentence(rng: random.Random, label: int) -> str:
+    """A short sentence whose sentiment word follows the label (so there is something to learn)."""
+    filler = rng.sample(WORDS[:10], 3)
+    return f"the {filler[0]} was {rng.choice(POSITIVE if label else NEGATIVE)} {filler[1]} {filler[2]}"
+
+
+def write_tsv(path: Path, header: list[str], rows: list[list[str]], bom: bool = False) -> Path:
+    text = "\n".join("\t".join(row) for row in [header, *rows]) + "\n"
+    path.write_text(("\ufeff" if bom else "") + text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def mrpc_dir(tmp_path) -> Path:
+    """A GLUE MRPC-shaped folder: BOM on train.tsv, unmatched quotes, an unlabelled test.tsv."""
+    rng = random.Random(1)
+    folder = tmp_path / "MRPC"
+    folder.mkdir()
+    header = ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
+
+    def rows(n):
+        out = []
+        for i in range(n):
+            label = i % 2
+            first = sentence(rng, 1)
+            second = first if label else sentence(rng, 0)
+            out.append([str(label), str(i), str(i + 1000), first + (' "' if i % 5 == 0 else ""), second])
+        return out
+
+    write_tsv(folder / "train.tsv", header, rows(40), bom=True)
+    write_tsv(folder / "dev.tsv", header, rows(16))
+    write_tsv(folder / "test.tsv", ["index", "#1 ID", "#2 ID", "#1 String", "#2 String"],
+              [[str(i), "1", "2", sentence(rng, 1), sentence(rng, 0)] for i in range(6)])
+    return folder
+
+
+@pytest.fixture
+def sst2_dir(tmp_path) -> Path:
+    rng = random.Random(2)
+    folder = tmp_path / "SST-2"
+    folder.mkdir()
+    write_tsv(folder / "train.tsv", ["sentence", "label"], [[sentence(rng, i % 2), str(i % 2)] for i in range(40)])
+    write_tsv(folder / "dev.tsv", ["sentence", "label"], [[sentence(rng, i % 2), str(i % 2)] for i in range(16)])
+    return folder
+
+
+@pytest.fixture
+def reviews_csv(tmp_path) -> Path:
+    """A CSV with string labels, commas and quotes inside the text."""
+    rng = random.Random(3)
+    path = tmp_path / "reviews.csv"
+    lines = ["id,review,stars"]
+    for i in range(48):
+        label = i % 3
+        text = sentence(rng, label % 2) + (", really" if label == 2 else "")
+        lines.append(f'{i},"{text} ""quoted""",{["one", "three", "five"][label]}')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def manager():
+    """A plugin manager with the core defaults and the built-ins only: no installed plugin."""
+    return build_manager(load_installed=False)
+
+
+@pytest.fixture
+def cli(manager):
+    """Invoke the taskrun CLI in-process with the test's plugin manager."""
+
+    def invoke(*args: str):
+        return CliRunner().invoke(main, [str(a) for a in args], obj=manager)
+
+    return invoke
+
+
+def assert_finished_run(output: Path, label_names: list[str], texts) -> dict:
+    """The run folder is complete, metrics are finite, and `pipeline` answers with the task's labels."""
+    from transformers import pipeline
+
+    for name in ("config.json", "model.safetensors", "tokenizer_config.json", "metrics.json", "run_config.json", "README.md"):
+        assert (output / name).is_file(), name
+    assert not list(output.parent.glob(f".{output.name}.*")), "staging folder left behind"
+    metrics = json.loads((output / "metrics.json").read_text())
+    numbers = [v for part in ("train", "eval") for v in metrics[part].values() if isinstance(v, (int, float))]
+    assert numbers and all(math.isfinite(v) for v in numbers)
+    classifier = pipeline("text-classification", model=str(output), device="cpu")
+    answers = classifier(texts)
+    assert {a["label"] for a in answers} <= set(label_names)
+    config = json.loads((output / "config.json").read_text())
+    assert list(config["id2label"].values()) == label_names
+    return metrics

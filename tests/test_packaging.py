@@ -1,0 +1,25 @@
+"""The wheel installs `taskrun` and `taskrun.plugins` (never top-level `core`/`plugins`) and
+carries registry.toml, so `taskrun list` works from a plain `pip install .`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_contents(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("taskrun-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "taskrun/registry.toml" in names
+    assert {"taskrun/cli.py", "taskrun/plugins/glue_mrpc.py", "taskrun/plugins/custom_csv.py"} <= set(names)
+    assert not [n for n in names if n.split("/")[0] in ("core", "plugins", "tests")]
+    registry = zipfile.ZipFile(wheel).read("taskrun/registry.toml").decode()
+    assert registry == (ROOT / "registry.toml").read_text()
+    entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "taskrun = taskrun.cli:main" in entry_points
