@@ -28,7 +28,7 @@ def taskrun_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     """Register this plugin's tasks by calling `register(TaskSpec(...))` once per task.
 
     Collecting: every plugin is called. The core records which plugin registered which task and
-    refuses a name that two plugins register. Return nothing.
+    refuses a name that two plugins register. Return None (the return value is not used).
     """
 
 

@@ -1,7 +1,8 @@
 """One runner for every task: hooks in a fixed order, one `transformers.Trainer`, files saved.
 
-Order: check the output folder, load and check the data (no model is loaded before the data is
-known to be good), resolve the model, tokenise, collate, build the model, train, evaluate, save.
+Order: check the output folder, find the model's source (no download yet), load and check the
+data (no model is loaded before the data is known to be good), tokenise, collate, build the
+model, train, evaluate, save.
 Everything is written to a hidden staging folder beside the output folder and moved into place
 only when complete, so a failed or interrupted run leaves no half-written output.
 """
@@ -186,13 +187,13 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     task = manager.task(config.task)
     check_output_dir(config.output_dir, config.overwrite)
 
+    config.model_path = resolve_model(config.model)  # finds the source (fails fast offline), loads nothing
     dataset, label_names = load_data(manager, task, config)
     report(
         f"taskrun: task {task.name} (plugin {task.plugin}): {len(dataset['train']):,} train and "
         f"{len(dataset['validation']):,} validation examples"
         + (f"; labels {', '.join(label_names)}" if label_names else "")
     )
-    config.model_path = resolve_model(config.model)
 
     from transformers import AutoTokenizer, Trainer, set_seed
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from pathlib import Path
 
@@ -22,14 +23,17 @@ WORDS = (
     "boring dull said he she they company shares rose fell percent year market today reported on in "
     "of and to it this that"
 ).split()
+# Before anything imports huggingface_hub, which reads this once: session fixtures run before the
+# per-test environment below is set.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 POSITIVE, NEGATIVE = ["good", "great", "lovely", "fine"], ["bad", "awful", "boring", "dull"]
 
 
 @pytest.fixture(autouse=True)
-def _quiet_offline_env(monkeypatch, tmp_path_factory):
-    """Every test runs offline, with caches in a temporary folder and no plugin of the machine's."""
+def _offline_env(monkeypatch):
+    """Every test runs offline, with no plugin of the machine's."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path_factory.getbasetemp() / "hf-datasets"))
     monkeypatch.setenv("TASKRUN_PLUGINS", "none")
     monkeypatch.delenv("TASKRUN_TRACEBACK", raising=False)
 

@@ -28,7 +28,7 @@ def test_csv_quotes_and_line_numbers_across_multiline_fields(tmp_path):
 def test_malformed_row_names_the_line(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("text,label\nfine,a\ntoo,many,fields\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"bad.csv: 1 malformed row.*line 3: 3 fields, expected 2"):
+    with pytest.raises(DataError, match=r"(?s)bad.csv: 1 malformed row.*line 3: 3 fields, expected 2"):
         read_table(path)
 
 
