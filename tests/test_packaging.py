@@ -23,3 +23,9 @@ def test_wheel_contents(tmp_path):
     assert registry == (ROOT / "registry.toml").read_text()
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "taskrun = taskrun.cli:main" in entry_points
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert f"```\n{ci}\n```" in readme
