@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import sys
 import time
@@ -20,6 +21,7 @@ from . import __version__
 from .errors import TaskrunError, UsageError
 from .hardware import PRECISIONS
 from .manager import TaskrunPluginManager, build_manager
+from .registry import HYPERPARAMETERS
 from .task import RunConfig, TaskOption, TaskSpec
 
 RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
@@ -68,21 +70,100 @@ def main() -> None:
 
 
 @main.command("list")
+@click.option("--plugins", "show_plugins", is_flag=True, help="List the plugins instead of the tasks.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 @click.pass_context
 @_handle_errors
-def list_tasks(ctx: click.Context) -> None:
+def list_tasks(ctx: click.Context, show_plugins: bool, as_json: bool) -> None:
     """Show every task: built-in ones and those that installed plugins add."""
     manager = _manager(ctx)
-    tasks = manager.tasks()
-    rows = [(name, spec.plugin or "", spec.problem_type, spec.description) for name, spec in tasks.items()]
-    widths = [max(len(r[i]) for r in rows + [("TASK", "PLUGIN", "PROBLEM", "")]) for i in range(3)]
-    click.echo(f"{'TASK':<{widths[0]}}  {'PLUGIN':<{widths[1]}}  {'PROBLEM':<{widths[2]}}  DESCRIPTION")
-    for row in rows:
-        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+    if show_plugins:
+        _list_plugins(manager, as_json)
+        return
+    rows = []
+    for name, spec in manager.tasks().items():
+        info = manager.plugins[spec.plugin]
+        rows.append({"task": name, "plugin": spec.plugin, "distribution": info.distribution, "version": info.version,
+                     "problem_type": spec.problem_type, "description": spec.description})
+    if as_json:
+        click.echo(json.dumps({"tasks": rows, "conflicts": manager.conflicts(), "broken_plugins": manager.broken}, indent=2))
+        return
+    _table(["TASK", "PLUGIN", "PROBLEM", "DESCRIPTION"],
+           [[r["task"], f"{r['plugin']} {r['version']}".strip(), r["problem_type"], r["description"]] for r in rows])
     for name, providers in manager.conflicts().items():
         click.echo(f"warning: task {name!r} is registered by {' and '.join(providers)}; it cannot run.", err=True)
     for name, error in manager.broken.items():
         click.echo(f"warning: plugin {name!r} is broken and left out: {error}", err=True)
+
+
+def _list_plugins(manager: TaskrunPluginManager, as_json: bool) -> None:
+    rows = [{"plugin": p.name, "distribution": p.distribution, "version": p.version, "module": p.module,
+             "hooks": manager.implemented_hooks(p.name)} for p in manager.plugins.values()]
+    if as_json:
+        click.echo(json.dumps({"plugins": rows, "broken": manager.broken}, indent=2))
+        return
+    _table(["PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS"],
+           [[r["plugin"], r["distribution"], r["version"], ", ".join(h.removeprefix("taskrun_") for h in r["hooks"])]
+            for r in rows])
+    if manager.broken:
+        click.echo("\nBroken plugins (left out):")
+        for name, error in manager.broken.items():
+            click.echo(f"  {name}: {error}")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    """Columns padded to their widest cell; the last column runs free."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [f"{cell:<{width}}" for cell, width in zip(row, widths)] + [str(row[-1])]
+        click.echo("  ".join(cells).rstrip())
+
+
+@main.command("info")
+@click.argument("task_name", metavar="TASK")
+@click.pass_context
+@_handle_errors
+def info(ctx: click.Context, task_name: str) -> None:
+    """Everything about one task: data, labels, metrics, defaults, options."""
+    manager = _manager(ctx)
+    task = manager.task(task_name)
+    plugin = manager.plugins[task.plugin]
+    hyper = {**RUN_DEFAULTS, **task.hyperparameters}
+    inputs = " + ".join(task.text_columns) + (" (encoded as a pair)" if len(task.text_columns) > 1 else "")
+    lines = [
+        f"{task.name}: {task.description}",
+        f"  plugin           {task.plugin} ({plugin.distribution} {plugin.version})".rstrip(),
+        f"  problem          {task.problem_type}",
+        f"  inputs           {inputs}; label column {task.label_column}",
+        f"  labels           {', '.join(task.labels) if task.labels else 'read from the data'}",
+        f"  metrics          {', '.join(task.metrics) or 'not declared'}",
+        f"  data             {task.data_source or 'not described'}",
+        f"  default model    {task.default_model or '(none: --model is required)'}",
+        "  hyperparameters  " + ", ".join(f"{k} {hyper[k]:g}" for k in HYPERPARAMETERS),
+    ]
+    if task.options:
+        lines.append("  options")
+        for option in task.options:
+            default = f" [default: {option.default}]" if option.default is not None else ""
+            required = " (required)" if option.required else ""
+            lines.append(f"    {option.name:<24} {option.help}{required}{default}")
+    click.echo("\n".join(lines))
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="Where to create the package folder taskrun-NAME.")
+@click.pass_context
+@_handle_errors
+def new_plugin(ctx: click.Context, name: str, directory: Path) -> None:
+    """Write a plugin package for task NAME: module, pyproject.toml, a test and sample data."""
+    from .scaffold import write_plugin
+
+    tasks = {task: spec.plugin or "" for task, spec in _manager(ctx).tasks().items()}
+    target = write_plugin(name, directory, tasks)
+    click.echo(f"Created {target}/ with the plugin module, pyproject.toml, tests and sample data. Next:")
+    click.echo(f"  cd {target} && pip install -e . && taskrun list --plugins && python -m pytest")
 
 
 # -- run ----------------------------------------------------------------------------------------
@@ -153,7 +234,8 @@ def _task_command(task: TaskSpec) -> click.Command:
         config = RunConfig(task=task.name, output_dir=output_dir, task_options=task_options, **values)
         _run_and_report(_manager(ctx), config)
 
-    help_text = f"{task.description}\n\nPlugin: {task.plugin}. {task.data_source}".strip()
+    data = f" Data: {task.data_source}" if task.data_source else ""
+    help_text = f"{task.description}\n\nPlugin: {task.plugin}.{data}"
     return click.Command(task.name, params=shared + own, callback=callback, help=help_text,
                          short_help=task.description)
 

@@ -72,15 +72,19 @@ class TaskrunPluginManager:
         """Import one plugin and register it under `name`; record it as broken if that fails."""
         try:
             plugin = load()
-            self.pm.register(plugin, name=name)
         except Exception as exc:  # a plugin's import can raise anything
-            self._mark_broken(name, f"cannot load: {type(exc).__name__}: {exc}")
+            self._mark_broken(name, f"cannot be imported: {type(exc).__name__}: {exc}")
             return
         try:
+            self.pm.register(plugin, name=name)
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            self.pm.unregister(name=name)
-            self._mark_broken(name, f"invalid hooks: {exc}")
+            if self.pm.get_plugin(name) is not None:
+                self.pm.unregister(name=name)
+            self._mark_broken(name, f"has invalid hooks: {exc}")
+            return
+        except ValueError as exc:  # pluggy: the name or the object is registered already
+            self._mark_broken(name, f"cannot be registered: {exc}")
             return
         module = getattr(plugin, "__name__", type(plugin).__name__)
         self.plugins[name] = PluginInfo(name, module, distribution, version)
@@ -115,7 +119,7 @@ class TaskrunPluginManager:
 
     def _mark_broken(self, name: str, error: str) -> None:
         if os.environ.get("TASKRUN_STRICT_PLUGINS") == "1":
-            raise PluginError(f"plugin {name!r} {error}")
+            raise PluginError(f"plugin {name!r} {error}", hint="Unset TASKRUN_STRICT_PLUGINS to run without it.")
         self.broken[name] = error
 
     # -- tasks -------------------------------------------------------------------------------
@@ -125,8 +129,10 @@ class TaskrunPluginManager:
         if self._providers is not None:
             return self._providers
         providers: dict[str, list[tuple[str, TaskSpec]]] = {}
+        trace = self.pm.trace.root.get("hook")
         for impl in self.pm.hook.taskrun_register_tasks.get_hookimpls():
             owner = impl.plugin_name
+            trace(f"taskrun_register_tasks [{owner}]")
 
             def register(spec: TaskSpec, owner: str = owner) -> None:
                 if not isinstance(spec, TaskSpec):
@@ -136,7 +142,11 @@ class TaskrunPluginManager:
             try:
                 impl.function(register=register)
             except Exception as exc:
-                self.broken[owner] = f"taskrun_register_tasks raised {type(exc).__name__}: {exc}"
+                for name in list(providers):
+                    providers[name] = [(p, spec) for p, spec in providers[name] if p != owner]
+                    if not providers[name]:
+                        del providers[name]
+                self._mark_broken(owner, f"raised in taskrun_register_tasks: {type(exc).__name__}: {exc}")
         self._providers = providers
         return providers
 
@@ -169,6 +179,8 @@ class TaskrunPluginManager:
                               f"{self.broken[entry.plugin]}")
         close = difflib.get_close_matches(name, list(tasks), n=1)
         hint = f"Did you mean {close[0]!r}? " if close else ""
+        if self.broken:
+            hint += f"Broken plugins that may provide it: {', '.join(sorted(self.broken))} (`taskrun list --plugins`). "
         raise UsageError(f"unknown task {name!r}", hint=f"{hint}`taskrun list` shows the tasks.")
 
     def _with_catalogue(self, owner: str, spec: TaskSpec) -> TaskSpec:

@@ -41,7 +41,9 @@ class TaskSpec:
     `label_column` holds the label. `labels` lists the
     label names where the task fixes them (None: they come from the data). `default_model` and
     `hyperparameters` are the task's defaults; for built-in tasks registry.toml fills them in.
-    `plugin` is set by the core to the plugin that registered the task.
+    `metrics` names what `taskrun_metrics` reports (shown by `taskrun info`); `options` are the
+    task's own command-line options; `uses_data_dir` adds `--data-dir`; `data_source` says in a
+    sentence where the data comes from. `plugin` is set by the core to the registering plugin.
     """
 
     name: str
@@ -52,6 +54,7 @@ class TaskSpec:
     labels: tuple[str, ...] | None = None
     default_model: str | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()
     options: tuple[TaskOption, ...] = ()
     uses_data_dir: bool = False
     data_source: str = ""

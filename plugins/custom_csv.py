@@ -27,8 +27,9 @@ def taskrun_register_tasks(register):
     register(TaskSpec(
         name=TASK,
         text_columns=("text", "text_pair"),
+        metrics=("accuracy", "macro_f1"),
         options=OPTIONS,
-        data_source="Data: your files, named by --train and --validation.",
+        data_source="Your files, named by --train and --validation.",
     ))
 
 

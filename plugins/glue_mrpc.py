@@ -13,8 +13,9 @@ def taskrun_register_tasks(register):
         name=TASK,
         text_columns=("sentence1", "sentence2"),
         labels=LABELS,
+        metrics=("accuracy", "f1"),
         uses_data_dir=True,
-        data_source="Data: the Hub's nyu-mll/glue (mrpc), or --data-dir with GLUE's train.tsv, dev.tsv and test.tsv.",
+        data_source="The Hub's nyu-mll/glue (mrpc), or --data-dir with GLUE's train.tsv, dev.tsv and test.tsv.",
     ))
 
 

@@ -12,8 +12,9 @@ def taskrun_register_tasks(register):
         name=TASK,
         text_columns=("sentence",),
         labels=LABELS,
+        metrics=("accuracy",),
         uses_data_dir=True,
-        data_source="Data: the Hub's nyu-mll/glue (sst2), or --data-dir with GLUE's SST-2 train.tsv, dev.tsv and test.tsv.",
+        data_source="The Hub's nyu-mll/glue (sst2), or --data-dir with GLUE's SST-2 train.tsv, dev.tsv and test.tsv.",
     ))
 
 

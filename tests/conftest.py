@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny BERT made on the spot, small data files, a plugin manager, a CLI runner.
+"""Shared fixtures: small data files, a plugin manager, a CLI runner; the tiny BERT comes from
+taskrun's own pytest plugin (taskrun.testing), as plugin authors get it.
 
 Nothing here touches the network: the model is built from a config, its tokenizer from a word
 list, and every data file is written by the fixture that needs it.
@@ -16,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from taskrun.cli import main
-from taskrun.manager import build_manager
+from taskrun.testing import make_manager
 
 WORDS = (
     "the a movie film plot actor story was is very really quite not good great fine lovely bad awful "
@@ -39,20 +40,9 @@ def _offline_env(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """A 2-layer BERT with hidden size 32 and a word-level WordPiece vocabulary, saved to a folder."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz.,'\"!?"]
-    tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, model_max_length=64)
-    tokenizer.save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64,
-    )
-    BertModel(config).save_pretrained(folder)
-    return folder
+def tiny_model(taskrun_tiny_model) -> Path:
+    """The tiny BERT of taskrun's shipped pytest plugin (taskrun.testing): 2 layers, hidden size 32."""
+    return taskrun_tiny_model
 
 
 def sentence(rng: random.Random, label: int) -> str:
@@ -118,7 +108,7 @@ def reviews_csv(tmp_path) -> Path:
 @pytest.fixture
 def manager():
     """A plugin manager with the core defaults and the built-ins only: no installed plugin."""
-    return build_manager(load_installed=False)
+    return make_manager(plugins=[])
 
 
 @pytest.fixture
