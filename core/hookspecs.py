@@ -15,6 +15,7 @@ import pluggy
 from .task import Predictions, RunConfig, TaskSpec
 
 if TYPE_CHECKING:  # heavy libraries stay out of import time
+    import numpy as np
     from datasets import DatasetDict
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -58,7 +59,9 @@ def taskrun_preprocess(
 
 
 @hookspec(firstresult=True)
-def taskrun_data_collator(task: TaskSpec, config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> Any:
+def taskrun_data_collator(
+    task: TaskSpec, config: RunConfig, tokenizer: PreTrainedTokenizerBase
+) -> Callable[[list[dict[str, Any]]], dict[str, Any]] | None:
     """Return the data collator that turns examples into batches.
 
     Firstresult. Return None to use the core default: `DataCollatorWithPadding` (dynamic padding
@@ -77,7 +80,7 @@ def taskrun_model(task: TaskSpec, config: RunConfig, label_names: list[str]) -> 
 
 
 @hookspec(firstresult=True)
-def taskrun_postprocess(task: TaskSpec, logits: Any) -> Predictions | None:
+def taskrun_postprocess(task: TaskSpec, logits: np.ndarray) -> Predictions | None:
     """Turn a numpy array of logits (n, num_labels) into `Predictions`.
 
     Firstresult. Return None to use the core default: softmax and argmax for single-label,
@@ -87,7 +90,7 @@ def taskrun_postprocess(task: TaskSpec, logits: Any) -> Predictions | None:
 
 @hookspec
 def taskrun_metrics(
-    task: TaskSpec, predictions: Predictions, references: Any, label_names: list[str]
+    task: TaskSpec, predictions: Predictions, references: np.ndarray, label_names: list[str]
 ) -> dict[str, float] | None:
     """Return a dict of metric name -> value computed from `predictions` and the reference
     labels (a numpy array).
