@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import os
 import sys
 import time
@@ -54,6 +55,21 @@ def _handle_errors(func):
     return wrapper
 
 
+class _EchoHandler(logging.Handler):
+    """Log records of the `taskrun` loggers (plugins included) as `taskrun: warning: ...` on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"taskrun: {record.levelname.lower()}: {record.getMessage()}", err=True)
+
+
+def _show_log_messages() -> None:
+    logger = logging.getLogger("taskrun")
+    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
+        logger.addHandler(_EchoHandler())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="taskrun")
 def main() -> None:
@@ -64,6 +80,7 @@ def main() -> None:
     taskrun run mrpc --model embedded --data-dir glue/MRPC
     taskrun run TASK --help           a task's options and defaults
     """
+    _show_log_messages()
 
 
 # -- list ---------------------------------------------------------------------------------------
@@ -166,6 +183,126 @@ def new_plugin(ctx: click.Context, name: str, directory: Path) -> None:
     click.echo(f"  cd {target} && pip install -e . && taskrun list --plugins && python -m pytest")
 
 
+# -- predict and eval ----------------------------------------------------------------------------
+
+
+@main.command("predict")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("texts", nargs=-1)
+@click.option("--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A CSV, TSV or JSON Lines file; its columns are kept and the label and score added.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write CSV, TSV or JSON Lines (by extension) instead of printing a table.")
+@click.option("--text-column", help="--input: the text column [default: the one the model trained on, or text].")
+@click.option("--text-pair-column", help="--input, pair models: the second text column.")
+@click.option("--all-scores", is_flag=True, help="Add the probability of every label.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "jsonl"]), help="--input format, if the extension does not tell.")
+@click.option("--encoding", default="utf-8", show_default=True, help="--input encoding.")
+@click.pass_context
+@_handle_errors
+def predict_command(ctx, run_dir, texts, input_file, output, text_column, text_pair_column, all_scores, batch_size,
+                    fmt, encoding) -> None:
+    """Label texts with a finished run's model.
+
+    Texts come as arguments, from --input, or one per line on standard input. A pair model
+    (mrpc, say) takes the two texts separated by a tab, or two columns of --input.
+    """
+    from . import inference
+
+    if texts and input_file:
+        raise UsageError("give texts as arguments or --input, not both.")
+    if not texts and not input_file and sys.stdin.isatty():
+        raise UsageError("no texts: give them as arguments, with --input FILE, or on standard input.")
+    run = inference.load_run(run_dir)
+    if input_file:
+        inputs = inference.inputs_from_file(input_file, run, text_column, text_pair_column, fmt, encoding)
+    elif texts:
+        inputs = inference.inputs_from_texts(texts, run.pair, "argument")
+    else:
+        inputs = inference.inputs_from_texts(sys.stdin, run.pair, "line")
+    outcome = inference.predict(_manager(ctx), run, inputs, batch_size, all_scores)
+    if outcome.empty:
+        shown = ", ".join(outcome.empty[:5]) + (" ..." if len(outcome.empty) > 5 else "")
+        click.echo(f"taskrun: {len(outcome.empty)} empty text(s) left without a label: {shown}", err=True)
+    if outcome.truncated:
+        click.echo(f"taskrun: {outcome.truncated} text(s) longer than {run.max_length} tokens were truncated",
+                   err=True)
+    if output:
+        inference.write_rows(outcome.rows, output)
+        click.echo(f"taskrun: {len(outcome.rows)} prediction(s) written to {output}", err=True)
+    else:
+        _prediction_table(outcome.rows, run.pair)
+
+
+def _prediction_table(rows: list[dict[str, Any]], pair: bool) -> None:
+    def short(text: str, width: int = 60) -> str:
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    def shown(row: dict[str, Any]) -> str:
+        text = row.get("text", next(iter(row.values()), ""))
+        return short(f"{text} | {row['text_pair']}" if pair and "text_pair" in row else str(text))
+
+    extra = [key for key in (rows[0] if rows else {}) if key.startswith("score_")]
+    _table(["LABEL", "SCORE", *(key.upper() for key in extra), "TEXT"],
+           [[row["label"], f"{row['score']:.4f}" if row["score"] != "" else "",
+             *(f"{row[key]:.4f}" if row[key] != "" else "" for key in extra), shown(row)] for row in rows])
+
+
+class EvalGroup(click.Group):
+    """`taskrun eval RUN_DIR TASK`: one subcommand per task, with that task's data options."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_manager(ctx).tasks())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return _handle_errors(lambda: _eval_command(_manager(ctx).task(name)))()
+
+
+@main.group("eval", cls=EvalGroup)
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def eval_group(ctx: click.Context, run_dir: Path) -> None:
+    """Score a finished run's model on TASK's validation or test split.
+
+    Labels are matched by name through the model's saved id2label; `taskrun eval RUN_DIR TASK
+    --help` shows the task's data options.
+    """
+    ctx.meta["taskrun.run_dir"] = run_dir
+
+
+def _eval_command(task: TaskSpec) -> click.Command:
+    params = [
+        click.Option(["--split"], type=click.Choice(["validation", "test"]), default="validation", show_default=True),
+        click.Option(["--batch-size"], type=click.IntRange(min=1), default=32, show_default=True),
+        click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help="Score the first N examples only."),
+        click.Option(["--output"], type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON."),
+    ]
+    if task.uses_data_dir:
+        params.append(click.Option(["--data-dir"], type=click.Path(path_type=Path),
+                                   help="Read the task's data from this local folder instead of the Hub."))
+    params += [_task_option(option) for option in task.options]
+    own_keys = [o.key for o in task.options]
+
+    @click.pass_context
+    @_handle_errors
+    def callback(ctx: click.Context, split: str, batch_size: int, output: Path | None, **values: Any) -> None:
+        from . import inference
+
+        options = {"task_options": {key: values.pop(key) for key in own_keys}, **values}
+        run = inference.load_run(ctx.meta["taskrun.run_dir"])
+        metrics = inference.evaluate_run(_manager(ctx), run, task.name, split, options, batch_size,
+                                         report=lambda line: click.echo(line, err=True))
+        if output:
+            output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        scores = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        click.echo(f"taskrun: {run.folder} on {task.name} {split} ({metrics['samples']:,} examples): {scores}")
+        for line in _per_class_lines(metrics.get("per_class", {})):
+            click.echo(line)
+
+    return click.Command(task.name, params=params, callback=callback, help=f"Score a model on {task.name}.")
+
+
 # -- run ----------------------------------------------------------------------------------------
 
 
@@ -192,10 +329,20 @@ def _shared_options(task: TaskSpec) -> list[click.Option]:
         click.Option(["--max-train-samples"], type=click.IntRange(min=1), help="Train on the first N examples only."),
         click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help="Evaluate on the first N examples only."),
         click.Option(["--precision"], type=click.Choice(PRECISIONS), default="auto", show_default=True,
-                     help="auto: bf16 where the CPU or GPU does it fast, fp16 on older GPUs, else fp32."),
+                     help="auto: bf16 where it measurably beats fp32 on this CPU or GPU, fp16 on older GPUs, else fp32."),
         click.Option(["--group-by-length/--no-group-by-length"], default=True, show_default=True,
                      help="Batch training examples of similar length together (less padding, faster)."),
     ]
+    problems = task.problem_types or (task.problem_type,)
+    if len(problems) > 1:
+        options.append(click.Option(["--problem", "problem_type"], type=click.Choice(problems), default=task.problem_type,
+                                    show_default=True, help="Declare the problem: it is never guessed from the data."))
+    if "multi-label" in problems:
+        options.append(click.Option(["--threshold"], type=click.FloatRange(0, 1), default=0.5, show_default=True,
+                                    help="multi-label: a label is predicted where its probability reaches this."))
+    if "single-label" in problems:
+        options.append(click.Option(["--class-weights"], type=click.Choice(["none", "balanced"]), default="none",
+                                    show_default=True, help="balanced: weight the loss by inverse class frequency."))
     if task.uses_data_dir:
         options.append(click.Option(["--data-dir"], type=click.Path(path_type=Path),
                                     help="Read the task's data from this local folder instead of the Hub."))
@@ -231,6 +378,8 @@ def _task_command(task: TaskSpec) -> click.Command:
     def callback(ctx: click.Context, **values: Any) -> None:
         task_options = {key: values.pop(key) for key in own_keys}
         output_dir = values.pop("output_dir") or Path("runs") / f"{task.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if values.get("class_weights") == "none":
+            values["class_weights"] = None
         config = RunConfig(task=task.name, output_dir=output_dir, task_options=task_options, **values)
         _run_and_report(_manager(ctx), config)
 
@@ -267,9 +416,10 @@ def _run_and_report(manager: TaskrunPluginManager, config: RunConfig) -> None:
 
 def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:
     """The lines printed when a run ends: task, model, metrics, time, where the files are."""
+    from .runner import scores_of
+
     train, evaluation = metrics["train"], metrics["eval"]
-    skip = {"split", "samples", "runtime", "samples_per_second", "steps_per_second", "epoch"}
-    scores = "  ".join(f"{k} {v:.4f}" for k, v in evaluation.items() if k not in skip and isinstance(v, (int, float)))
+    scores = "  ".join(f"{k} {v:.4f}" for k, v in scores_of(evaluation).items())
     minutes, secs = divmod(int(round(seconds)), 60)
     return "\n".join([
         "",
@@ -278,5 +428,19 @@ def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:
         f"  train    {train['samples']:,} examples, {config.epochs:g} epoch(s), "
         f"{train['samples_per_second']:.1f} samples/s, {train['tokens_per_second']:,.0f} tokens/s",
         f"  eval     {evaluation['samples']:,} validation examples: {scores}",
+        *_per_class_lines(evaluation.get("per_class", {})),
         f"  output   {config.output_dir}/ (model, tokenizer, metrics.json, run_config.json, README.md)",
+        *([f"  pictures {', '.join(metrics['pictures'])}"] if metrics.get("pictures") else []),
     ])
+
+
+def _per_class_lines(per_class: dict[str, dict[str, float]]) -> list[str]:
+    """A small table of precision, recall, F1 and support per class."""
+    if not per_class:
+        return []
+    width = max(12, *(len(name) for name in per_class))
+    lines = [f"           {'class':<{width}}  precision  recall  f1      support"]
+    for name, row in per_class.items():
+        lines.append(f"           {name:<{width}}  {row['precision']:<9.4f}  {row['recall']:<6.4f}  "
+                     f"{row['f1']:<6.4f}  {row['support']}")
+    return lines

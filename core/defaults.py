@@ -24,20 +24,35 @@ def taskrun_preprocess(task, config, dataset, tokenizer):
     """Encode the task's text column (or pair of columns), truncated, unpadded; keep `labels`.
 
     The second of `task.text_columns` is optional: it is encoded as the pair where a split has it.
+    A boolean column `truncated` marks the examples that were cut to `config.max_length` (the
+    runner reports how many, then drops it). Multi-label label lists become multi-hot vectors.
     """
     encoded = {}
     for split, data in dataset.items():
-        columns = [c for c in task.text_columns[:1]] + [c for c in task.text_columns[1:] if c in data.column_names]
+        columns = list(task.text_columns[:1]) + [c for c in task.text_columns[1:] if c in data.column_names]
+        num_labels = _num_labels(data.features.get(task.label_column))
+        multi_hot = task.problem_type == "multi-label" and task.label_column in data.column_names
 
-        def encode(batch, columns=columns):
-            return tokenizer(*[batch[c] for c in columns], truncation=True, max_length=config.max_length)
+        def encode(batch, columns=columns, num_labels=num_labels, multi_hot=multi_hot):
+            texts = [batch[c] for c in columns]
+            full_lengths = [len(ids) for ids in tokenizer(*texts)["input_ids"]]
+            out = tokenizer(*texts, truncation=True, max_length=config.max_length)
+            out["truncated"] = [n > config.max_length for n in full_lengths]
+            if multi_hot:
+                out["labels"] = [[1.0 if i in ids else 0.0 for i in range(num_labels)] for ids in batch[task.label_column]]
+            return out
 
-        drop = [c for c in data.column_names if c != task.label_column]
+        drop = [c for c in data.column_names if c != task.label_column or multi_hot]
         data = data.map(encode, batched=True, remove_columns=drop, desc=f"Tokenising {split}")
         if task.label_column in data.column_names and task.label_column != "labels":
             data = data.rename_column(task.label_column, "labels")
         encoded[split] = data
     return type(dataset)(encoded)
+
+
+def _num_labels(feature) -> int:
+    names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+    return len(names or [])
 
 
 @hookimpl(trylast=True)
@@ -56,7 +71,7 @@ def taskrun_model(task, config, label_names):
 
     kwargs = {"problem_type": HF_PROBLEM_TYPES[task.problem_type]}
     if task.problem_type == "regression":
-        kwargs["num_labels"] = 1
+        kwargs.update(num_labels=1, id2label={0: "value"}, label2id={"value": 0})
     else:
         kwargs.update(
             num_labels=len(label_names),
@@ -74,14 +89,14 @@ def taskrun_model(task, config, label_names):
 
 
 @hookimpl(trylast=True)
-def taskrun_postprocess(task, logits):
-    """Softmax + argmax (single-label), sigmoid + 0.5 threshold (multi-label), value (regression)."""
+def taskrun_postprocess(task, config, logits):
+    """Softmax + argmax (single-label), sigmoid + threshold (multi-label), value (regression)."""
     logits = np.asarray(logits, dtype=np.float64)
     if task.problem_type == "regression":
         return Predictions(values=logits.reshape(len(logits), -1)[:, 0])
     if task.problem_type == "multi-label":
         scores = 1.0 / (1.0 + np.exp(-logits))
-        return Predictions(label_ids=(scores >= 0.5).astype(np.int64), scores=scores)
+        return Predictions(label_ids=(scores >= config.threshold).astype(np.int64), scores=scores)
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     scores = shifted / shifted.sum(axis=-1, keepdims=True)
     return Predictions(label_ids=scores.argmax(axis=-1), scores=scores)

@@ -80,11 +80,12 @@ def taskrun_model(task: TaskSpec, config: RunConfig, label_names: list[str]) -> 
 
 
 @hookspec(firstresult=True)
-def taskrun_postprocess(task: TaskSpec, logits: np.ndarray) -> Predictions | None:
+def taskrun_postprocess(task: TaskSpec, config: RunConfig, logits: np.ndarray) -> Predictions | None:
     """Turn a numpy array of logits (n, num_labels) into `Predictions`.
 
     Firstresult. Return None to use the core default: softmax and argmax for single-label,
-    sigmoid and a 0.5 threshold for multi-label, the raw value for regression.
+    sigmoid and `config.threshold` for multi-label, the raw value for regression. Used for
+    evaluation and by `taskrun predict`.
     """
 
 

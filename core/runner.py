@@ -9,6 +9,7 @@ only when complete, so a failed or interrupted run leaves no half-written output
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -21,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .defaults import fallback_metrics
-from .errors import DataError, OutputExistsError, PluginError, TaskrunError
+from .errors import DataError, OutputExistsError, PluginError, TaskrunError, UsageError
 from .hardware import resolve_precision
 from .manager import TaskrunPluginManager
 from .models import resolve_model
@@ -75,7 +76,8 @@ def _publish(staging: Path, path: Path) -> None:
 
 
 def label_names_of(task: TaskSpec, dataset: Any) -> list[str]:
-    """The class names, read from the train split's label feature (a `ClassLabel`)."""
+    """The class names, read from the train split's label feature: a `ClassLabel` (single-label)
+    or a `Sequence` of one (multi-label). Regression has none."""
     if task.problem_type == "regression":
         return []
     feature = dataset["train"].features.get(task.label_column)
@@ -114,16 +116,63 @@ def load_data(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig) 
     return dataset, label_names_of(task, dataset)
 
 
+IMBALANCE_RATIO = 5.0
+
+
+def class_counts(task: TaskSpec, train: Any, label_names: list[str]) -> list[int]:
+    """How many training examples carry each label (multi-label: each label counted once per example)."""
+    labels = train[task.label_column]
+    counts = [0] * len(label_names)
+    for label in labels:
+        for i in (label if isinstance(label, list) else [label]):
+            if 0 <= i < len(counts):
+                counts[i] += 1
+    return counts
+
+
+def check_classes(task: TaskSpec, counts: list[int], label_names: list[str], report: Callable[[str], None]) -> None:
+    """One class in training is an error; a heavy imbalance is a warning with the distribution."""
+    present = [n for n in counts if n]
+    if task.problem_type == "single-label" and len(present) < 2:
+        only = label_names[counts.index(present[0])] if present else "none"
+        raise DataError(
+            f"task {task.name!r}: the training data holds only one class ({only!r}, {sum(counts)} rows); "
+            f"a classifier needs at least two."
+        )
+    if present and max(present) >= IMBALANCE_RATIO * min(present):
+        total = sum(counts)
+        distribution = ", ".join(f"{name} {n} ({n / total:.1%})" for name, n in zip(label_names, counts))
+        report(f"taskrun: warning: the training labels are imbalanced: {distribution}. "
+               "Per-class figures are in metrics.json; --class-weights balanced weights the loss.")
+
+
+def balanced_loss(counts: list[int]):
+    """Trainer's `compute_loss_func`: cross-entropy weighted by n / (classes * count), as
+    scikit-learn's class_weight="balanced" does, so that every class weighs the same in total."""
+    import torch
+
+    total, classes = sum(counts), sum(1 for n in counts if n)
+    weights = torch.tensor([total / (classes * n) if n else 0.0 for n in counts], dtype=torch.float32)
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        summed = torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights.to(logits.device),
+                                                   reduction="sum")
+        return summed / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+
+    return loss
+
+
 # -- training -----------------------------------------------------------------------------------
 
 
-def _metric_function(manager: TaskrunPluginManager, task: TaskSpec, label_names: list[str]):
+def _metric_function(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, label_names: list[str]):
     """Trainer's `compute_metrics`: post-process the logits, then merge every plugin's metrics."""
 
     def compute(eval_prediction) -> dict[str, float]:
         logits = eval_prediction.predictions
         logits = logits[0] if isinstance(logits, tuple) else logits
-        predictions: Predictions = manager.call("taskrun_postprocess", task=task, logits=logits)
+        predictions: Predictions = manager.call("taskrun_postprocess", task=task, config=config, logits=logits)
         references = np.asarray(eval_prediction.label_ids)
         merged: dict[str, float] = {}
         answers = manager.call(
@@ -168,32 +217,53 @@ def _training_arguments(config: RunConfig, staging: Path, train_size: int):
     )
 
 
-def _final_eval(trainer) -> dict[str, float]:
-    """The evaluation at the end of training: reuse the last epoch's when it was at the last step."""
-    history = trainer.state.log_history
-    last = next((entry for entry in reversed(history) if "eval_loss" in entry), None)
-    if last is not None and last.get("step") == trainer.state.global_step:
-        return {k: v for k, v in last.items() if k.startswith("eval_")}
-    return trainer.evaluate()
-
-
 def _strip(prefix: str, metrics: dict[str, Any]) -> dict[str, Any]:
     return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in metrics.items()}
+
+
+def resolve_task(manager: TaskrunPluginManager, config: RunConfig) -> TaskSpec:
+    """The task, set to the problem type chosen with --problem where the task offers a choice."""
+    task = manager.task(config.task)
+    if config.problem_type is None or config.problem_type == task.problem_type:
+        return task
+    if config.problem_type not in task.problem_types:
+        offered = ", ".join(task.problem_types or (task.problem_type,))
+        raise UsageError(f"task {task.name!r} cannot run as {config.problem_type!r}; it offers: {offered}.")
+    return dataclasses.replace(task, problem_type=config.problem_type)
+
+
+def drop_truncation_marks(tokenized: Any, config: RunConfig, report: Callable[[str], None]) -> tuple[Any, dict[str, int]]:
+    """Count, report and remove the `truncated` column that the default preprocessing adds."""
+    counts = {}
+    for split in list(tokenized):
+        if "truncated" in tokenized[split].column_names:
+            counts[split] = int(sum(tokenized[split]["truncated"]))
+            tokenized[split] = tokenized[split].remove_columns("truncated")
+    cut = {split: n for split, n in counts.items() if n}
+    if cut:
+        parts = ", ".join(f"{split} {n:,} of {len(tokenized[split]):,}" for split, n in cut.items())
+        report(f"taskrun: texts longer than {config.max_length} tokens were truncated: {parts}")
+    return tokenized, counts
 
 
 def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str], None] = lambda line: None) -> RunResult:
     """Fine-tune and evaluate one task; return where the results are. `report` gets progress lines."""
     started = time.monotonic()
-    task = manager.task(config.task)
+    task = resolve_task(manager, config)
+    if config.class_weights and task.problem_type != "single-label":
+        raise UsageError(f"--class-weights applies to single-label classification, not {task.problem_type}.")
     check_output_dir(config.output_dir, config.overwrite)
 
     config.model_path = resolve_model(config.model)  # finds the source (fails fast offline), loads nothing
     dataset, label_names = load_data(manager, task, config)
     report(
-        f"taskrun: task {task.name} (plugin {task.plugin}): {len(dataset['train']):,} train and "
-        f"{len(dataset['validation']):,} validation examples"
+        f"taskrun: task {task.name} (plugin {task.plugin}, {task.problem_type}): {len(dataset['train']):,} train "
+        f"and {len(dataset['validation']):,} validation examples"
         + (f"; labels {', '.join(label_names)}" if label_names else "")
     )
+    counts = class_counts(task, dataset["train"], label_names) if label_names else []
+    if counts:
+        check_classes(task, counts, label_names, report)
 
     from transformers import AutoTokenizer, Trainer, set_seed
 
@@ -201,7 +271,12 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
         tokenizer = AutoTokenizer.from_pretrained(config.model_path)
     except (OSError, ValueError) as exc:
         raise TaskrunError(f"cannot load the tokenizer of {config.model!r}: {exc}") from exc
+    limit = getattr(tokenizer, "model_max_length", None) or config.max_length
+    if config.max_length > limit:
+        report(f"taskrun: --max-length {config.max_length} is more than this model takes; using {limit}")
+        config.max_length = limit
     tokenized = manager.call("taskrun_preprocess", task=task, config=config, dataset=dataset, tokenizer=tokenizer)
+    tokenized, truncated = drop_truncation_marks(tokenized, config, report)
     collator = manager.call("taskrun_data_collator", task=task, config=config, tokenizer=tokenizer)
     set_seed(config.seed)
     model = manager.call("taskrun_model", task=task, config=config, label_names=label_names)
@@ -219,24 +294,30 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
             eval_dataset=tokenized["validation"],
             processing_class=tokenizer,
             data_collator=collator,
-            compute_metrics=_metric_function(manager, task, label_names),
+            compute_metrics=_metric_function(manager, task, config, label_names),
+            compute_loss_func=balanced_loss(counts) if config.class_weights == "balanced" else None,
         )
         train_output = trainer.train()
-        eval_metrics = _final_eval(trainer)
+        final = trainer.predict(tokenized["validation"], metric_key_prefix="eval")
         trainer.save_model(str(staging))
 
         train_tokens = sum(len(ids) for ids in tokenized["train"]["input_ids"]) * config.epochs
         train_metrics = _strip("train_", train_output.metrics)
         train_metrics["tokens_per_second"] = round(train_tokens / max(train_metrics["runtime"], 1e-9), 1)
+        evaluation = {"split": "validation", "samples": len(tokenized["validation"]), **_strip("eval_", final.metrics)}
+        evaluation.update(class_figures(manager, task, config, final, label_names))
         metrics = {
             "task": task.name,
-            "train": {"samples": len(tokenized["train"]), **train_metrics},
-            "eval": {"split": "validation", "samples": len(tokenized["validation"]), **_strip("eval_", eval_metrics)},
+            "train": {"samples": len(tokenized["train"]), "label_counts": dict(zip(label_names, counts)), **train_metrics},
+            "eval": evaluation,
+            "truncated": truncated,
             "seconds": round(time.monotonic() - started, 1),
         }
+        metrics["pictures"] = draw_pictures(staging, task, trainer.state.log_history, evaluation)
         _write_json(staging / "metrics.json", metrics)
-        _write_json(staging / RUN_MARKER, _run_record(task, config, precision, label_names))
-        (staging / "README.md").write_text(model_card(task, config, metrics, label_names), encoding="utf-8")
+        text_inputs = [c for c in task.text_columns if c in dataset["train"].column_names]
+        _write_json(staging / RUN_MARKER, _run_record(task, config, precision, label_names, text_inputs))
+        (staging / "README.md").write_text(model_card(task, config, metrics, label_names, text_inputs), encoding="utf-8")
         (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; run_config.json has the settings
         _publish(staging, config.output_dir)
     finally:
@@ -244,11 +325,30 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     return RunResult(config.output_dir, metrics, time.monotonic() - started)
 
 
+def class_figures(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, final: Any,
+                  label_names: list[str]) -> dict[str, Any]:
+    """Per-class precision, recall, F1 and support, and (single-label) the confusion matrix."""
+    if not label_names:
+        return {}
+    from .metrics import per_class_report
+
+    logits = final.predictions[0] if isinstance(final.predictions, tuple) else final.predictions
+    predicted = manager.call("taskrun_postprocess", task=task, config=config, logits=logits).label_ids
+    references = np.asarray(final.label_ids).astype(int)
+    figures: dict[str, Any] = {"per_class": per_class_report(predicted, references, label_names)}
+    if task.problem_type == "single-label":
+        matrix = np.zeros((len(label_names), len(label_names)), dtype=int)
+        np.add.at(matrix, (references, np.asarray(predicted)), 1)
+        figures["confusion_matrix"] = {"labels": label_names, "rows_true_columns_predicted": matrix.tolist()}
+    return figures
+
+
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def _run_record(task: TaskSpec, config: RunConfig, precision: str, label_names: list[str]) -> dict[str, Any]:
+def _run_record(task: TaskSpec, config: RunConfig, precision: str, label_names: list[str],
+                text_inputs: list[str]) -> dict[str, Any]:
     """The resolved configuration, with versions, so a run can be understood and repeated."""
     from importlib import metadata
 
@@ -264,34 +364,86 @@ def _run_record(task: TaskSpec, config: RunConfig, precision: str, label_names: 
         "problem_type": task.problem_type,
         "precision_used": precision,
         "labels": label_names,
+        "text_inputs": text_inputs,  # the one or two text columns the model was trained on
         "versions": versions,
     }
 
 
-def model_card(task: TaskSpec, config: RunConfig, metrics: dict[str, Any], label_names: list[str]) -> str:
-    """A short README.md for the run folder: what was trained, on what, how well, how to use it."""
-    scores = ", ".join(
-        f"{k} {v:.4f}" for k, v in metrics["eval"].items()
-        if isinstance(v, float) and k not in ("runtime", "samples_per_second", "steps_per_second")
-    )
+NOT_SCORES = {"split", "samples", "runtime", "samples_per_second", "steps_per_second", "epoch"}
+
+
+def scores_of(evaluation: dict[str, Any]) -> dict[str, float]:
+    """The metric values of an evaluation, without timings, counts and nested tables."""
+    return {k: v for k, v in evaluation.items()
+            if k not in NOT_SCORES and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def draw_pictures(folder: Path, task: TaskSpec, history: list[dict[str, Any]], evaluation: dict[str, Any]) -> list[str]:
+    """confusion_matrix.png (single-label) and training_curves.png; returns the file names."""
+    from .plots import confusion_matrix_png, training_curves_png
+
+    names = []
+    if "confusion_matrix" in evaluation:
+        matrix = evaluation["confusion_matrix"]
+        confusion_matrix_png(folder / "confusion_matrix.png", matrix["labels"], matrix["rows_true_columns_predicted"],
+                             f"{task.name}: validation ({evaluation['samples']} examples)")
+        names.append("confusion_matrix.png")
+    scores = [k for k in scores_of(evaluation) if k != "loss"]
+    main_metric = next((m for m in task.metrics if m in scores), scores[0] if scores else None)
+    training_curves_png(folder / "training_curves.png", history, main_metric, task.name)
+    names.append("training_curves.png")
+    return names
+
+
+def model_card(task: TaskSpec, config: RunConfig, metrics: dict[str, Any], label_names: list[str],
+               text_inputs: list[str]) -> str:
+    """README.md for the run folder: what was trained, on what, how well, how to use it."""
+    evaluation, train = metrics["eval"], metrics["train"]
+    score_rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in scores_of(evaluation).items())
+    per_class = evaluation.get("per_class", {})
+    class_rows = "\n".join(f"| {name} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
+                           for name, r in per_class.items())
+    class_table = (f"\n### Per class\n\n| label | precision | recall | F1 | support |\n| --- | --- | --- | --- | --- |\n"
+                   f"{class_rows}\n") if per_class else ""
+    pictures = "".join(f"\n![{name}]({name})\n" for name in metrics.get("pictures", []))
+    if len(text_inputs) == 2:
+        example_call = 'classifier({"text": "first sentence", "text_pair": "second sentence"})'
+        predict_call = f'taskrun predict {config.output_dir} "first sentence<TAB>second sentence"'
+    else:
+        example_call = 'classifier("some text")'
+        predict_call = f'taskrun predict {config.output_dir} "some text"'
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
 ---
-# {task.name} fine-tuned with taskrun
+# {task.name}, fine-tuned with taskrun
 
-- Task: `{task.name}` ({task.description}), plugin `{task.plugin}`
-- Base model: `{config.model}`
-- Labels: {", ".join(f"`{n}`" for n in label_names) or "a single score (regression)"}
-- Training: {metrics["train"]["samples"]} examples, {config.epochs:g} epoch(s), learning rate {config.learning_rate:g},
-  batch size {config.batch_size}, max length {config.max_length}, seed {config.seed}
-- Validation ({metrics["eval"]["samples"]} examples): {scores}
+| | |
+| --- | --- |
+| task | `{task.name}`: {task.description} (plugin `{task.plugin}`) |
+| problem | {task.problem_type} |
+| base model | `{config.model}` |
+| labels | {", ".join(f"`{n}`" for n in label_names) or "one value (regression)"} |
+| data | {task.data_source or "see run_config.json"}; {train["samples"]:,} training and {evaluation["samples"]:,} validation examples |
+| hyperparameters | {config.epochs:g} epoch(s), learning rate {config.learning_rate:g}, batch size {config.batch_size}, max length {config.max_length}, warmup ratio {config.warmup_ratio:g}, weight decay {config.weight_decay:g}, seed {config.seed} |
 
+## Validation
+
+| metric | value |
+| --- | --- |
+{score_rows}
+{class_table}{pictures}
 ## Use
 
 ```python
 from transformers import pipeline
 classifier = pipeline("text-classification", model="{config.output_dir}")
+{example_call}
+```
+
+```
+{predict_call}
+taskrun predict {config.output_dir} --input texts.csv --output predictions.csv
 ```
 
 The full settings are in `run_config.json`, the metrics in `metrics.json`.

@@ -43,7 +43,9 @@ class TaskSpec:
     `hyperparameters` are the task's defaults; for built-in tasks registry.toml fills them in.
     `metrics` names what `taskrun_metrics` reports (shown by `taskrun info`); `options` are the
     task's own command-line options; `uses_data_dir` adds `--data-dir`; `data_source` says in a
-    sentence where the data comes from. `plugin` is set by the core to the registering plugin.
+    sentence where the data comes from. `problem_types` lists every problem type the task can
+    run as, where there is a choice: the user picks one with `--problem` (default
+    `problem_type`). `plugin` is set by the core to the registering plugin.
     """
 
     name: str
@@ -58,6 +60,7 @@ class TaskSpec:
     options: tuple[TaskOption, ...] = ()
     uses_data_dir: bool = False
     data_source: str = ""
+    problem_types: tuple[str, ...] = ()
     plugin: str | None = None
 
     def __post_init__(self):
@@ -66,6 +69,9 @@ class TaskSpec:
                 f"task {self.name!r}: problem_type must be one of {', '.join(PROBLEM_TYPES)}, "
                 f"not {self.problem_type!r}"
             )
+        unknown = set(self.problem_types) - set(PROBLEM_TYPES)
+        if unknown:
+            raise ValueError(f"task {self.name!r}: unknown problem_types {sorted(unknown)}")
         if not 1 <= len(self.text_columns) <= 2:
             raise ValueError(f"task {self.name!r}: text_columns holds one or two column names")
 
@@ -90,6 +96,9 @@ class RunConfig:
     precision: str = "auto"
     group_by_length: bool = True
     overwrite: bool = False
+    problem_type: str | None = None  # --problem, for tasks with a choice; None: the task's own
+    threshold: float = 0.5  # multi-label: a label is predicted where its probability reaches this
+    class_weights: str | None = None  # "balanced": weight the loss by inverse class frequency
     task_options: dict[str, Any] = field(default_factory=dict)
     model_path: str | None = None  # where the model is loaded from, filled in by the runner
 

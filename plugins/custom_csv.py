@@ -1,25 +1,36 @@
-"""Task `custom-csv`: text classification on the user's own CSV, TSV or JSON Lines files.
+"""Task `custom-csv`: text classification or regression on the user's own CSV, TSV or JSON Lines.
 
 Labels are read as the exact text in the file and numbered in a stable order: numerically when
-every label is an integer (`2` before `10`), otherwise alphabetically. With no --validation file,
-a seeded share of the training file (--validation-fraction) is held out.
+every label is an integer (`2` before `10`), otherwise alphabetically. `--problem` declares the
+problem (single-label, multi-label with `--label-delimiter`, or regression); it is never guessed.
+With no --validation file, a seeded share of the training file (--validation-fraction) is held out.
+Every check runs here, before any model or tokenizer is loaded.
 """
 
+import logging
 import random
 
 from taskrun import TaskOption, TaskSpec, hookimpl
 
 TASK = "custom-csv"
+SHOWN = 5
+log = logging.getLogger(__name__)
 OPTIONS = (
     TaskOption("--train", "Training file (.csv, .tsv, .jsonl).", type="path", required=True),
     TaskOption("--validation", "Validation file; without it a share of --train is held out.", type="path"),
+    TaskOption("--test", "Test file, for `taskrun eval --split test`.", type="path"),
     TaskOption("--text-column", "Column holding the text.", default="text"),
     TaskOption("--text-pair-column", "Second text column, for sentence-pair tasks."),
     TaskOption("--label-column", "Column holding the label.", default="label"),
+    TaskOption("--label-delimiter", "multi-label: what separates the labels in a cell.", default=";"),
     TaskOption("--validation-fraction", "Share of --train held out when there is no --validation.", type=float, default=0.1),
+    TaskOption("--drop-empty", "Drop rows whose text is empty (and say how many) instead of stopping.", type=bool, default=False),
+    TaskOption("--allow-unseen-labels", "Keep validation/test rows whose label training never saw: the label gets an "
+               "output the model never learns, so those rows count as errors.", type=bool, default=False),
     TaskOption("--format", "File format, if the extension does not tell.", type=("csv", "tsv", "jsonl")),
     TaskOption("--encoding", "Text encoding of the files.", default="utf-8"),
 )
+FILE_OPTIONS = {"train": "--train", "validation": "--validation", "test": "--test"}
 
 
 @hookimpl
@@ -27,9 +38,10 @@ def taskrun_register_tasks(register):
     register(TaskSpec(
         name=TASK,
         text_columns=("text", "text_pair"),
-        metrics=("accuracy", "macro_f1"),
+        metrics=("accuracy", "macro_f1", "micro_f1 (multi-label)", "pearson, spearman, rmse (regression)"),
         options=OPTIONS,
-        data_source="Your files, named by --train and --validation.",
+        problem_types=("single-label", "multi-label", "regression"),
+        data_source="Your files, named by --train, --validation and --test.",
     ))
 
 
@@ -39,55 +51,138 @@ def taskrun_load_dataset(task, config):
         return None
     import datasets
 
-    from taskrun.data import labelled_dataset, read_table, sorted_label_names
-
     opts = config.task_options
-    text_column, pair_column, label_column = opts["text_column"], opts.get("text_pair_column"), opts["label_column"]
-    tables = {"train": _read(opts["train"], "--train", opts)}
-    if opts.get("validation"):
-        tables["validation"] = _read(opts["validation"], "--validation", opts)
-
-    names = sorted_label_names(tables["train"].column(label_column))
-    ids = {name: i for i, name in enumerate(names)}
-    for split, table in tables.items():
-        unknown = [(line, row[label_column]) for row, line in zip(table.rows, table.lines) if row[label_column] not in ids]
-        if unknown:
-            from taskrun.errors import DataError
-
-            shown = ", ".join(f"line {line}: {value!r}" for line, value in unknown[:5])
-            raise DataError(
-                f"{table.path}: {len(unknown)} label(s) that the training file does not have ({shown}). "
-                f"Training labels: {', '.join(names)}"
-            )
-
+    tables = {split: _read(opts[split], option, opts) for split, option in FILE_OPTIONS.items() if opts.get(split)}
+    labels = {split: _labels(table, task.problem_type, opts) for split, table in tables.items()}
+    names = _label_names(tables, labels, task.problem_type, opts)
     splits = {}
     for split, table in tables.items():
-        columns = {"text": table.column(text_column)}
-        if pair_column:
-            columns["text_pair"] = table.column(pair_column)
-        splits[split] = labelled_dataset(columns, [ids[v] for v in table.column(label_column)], names)
+        columns = {"text": table.column(opts["text_column"])}
+        if opts.get("text_pair_column"):
+            columns["text_pair"] = table.column(opts["text_pair_column"])
+        splits[split] = _dataset(columns, labels[split], names, task.problem_type)
     if "validation" not in splits:
         splits["train"], splits["validation"] = _hold_out(splits["train"], opts["validation_fraction"], config.seed)
     return datasets.DatasetDict(splits)
 
 
+def _lines(lines):
+    return ", ".join(map(str, lines[:SHOWN])) + (f" ... ({len(lines)} in all)" if len(lines) > SHOWN else "")
+
+
 def _read(path, option, opts):
-    """Read one file and check that every named column is there and no label is empty."""
+    """Read one file; check its columns and its text cells."""
     from taskrun.data import read_table, require_column
     from taskrun.errors import DataError
 
     table = read_table(path, opts.get("format"), opts["encoding"])
-    require_column(table, opts["text_column"], "--text-column")
-    if opts.get("text_pair_column"):
-        require_column(table, opts["text_pair_column"], "--text-pair-column")
+    text_columns = [opts["text_column"]] + ([opts["text_pair_column"]] if opts.get("text_pair_column") else [])
+    for column, name in zip(text_columns, ("--text-column", "--text-pair-column")):
+        require_column(table, column, name)
     require_column(table, opts["label_column"], "--label-column")
-    if not table.rows:
-        raise DataError(f"{path} ({option}): no data rows below the header")
-    empty = [line for row, line in zip(table.rows, table.lines) if not row[opts["label_column"]].strip()]
+    empty = [i for i, row in enumerate(table.rows) if any(not row[c].strip() for c in text_columns)]
+    if empty and not opts.get("drop_empty"):
+        raise DataError(f"{path}: {len(empty)} row(s) with empty text in {', '.join(map(repr, text_columns))}, "
+                        f"lines {_lines([table.lines[i] for i in empty])}",
+                        hint="Fix the rows, or pass --drop-empty to leave them out.")
     if empty:
-        raise DataError(f"{path}: {len(empty)} empty label(s) in column {opts['label_column']!r}, lines "
-                        + ", ".join(map(str, empty[:5])) + (" ..." if len(empty) > 5 else ""))
+        log.warning("%s: dropped %d row(s) with empty text (lines %s)", path, len(empty), _lines([table.lines[i] for i in empty]))
+        keep = sorted(set(range(len(table.rows))) - set(empty))
+        table.rows, table.lines = [table.rows[i] for i in keep], [table.lines[i] for i in keep]
+    if not table.rows:
+        raise DataError(f"{path} ({option}): no usable rows" + (" after dropping empty texts" if empty else ""))
     return table
+
+
+def _labels(table, problem_type, opts):
+    """Each row's label as text (single-label), a list of texts (multi-label) or a number (regression)."""
+    from taskrun.errors import DataError
+
+    column = opts["label_column"]
+    values = table.column(column)
+    empty = [line for value, line in zip(values, table.lines) if not value.strip()]
+    if empty:
+        raise DataError(f"{table.path}: {len(empty)} empty label(s) in column {column!r}, lines {_lines(empty)}")
+    if problem_type == "regression":
+        bad = []
+        numbers = []
+        for value, line in zip(values, table.lines):
+            try:
+                numbers.append(float(value))
+            except ValueError:
+                bad.append(f"line {line}: {value!r}")
+        if bad:
+            raise DataError(f"{table.path}: column {column!r}: {len(bad)} value(s) that are not numbers "
+                            f"(--problem regression): {_lines(bad)}")
+        return numbers
+    if problem_type == "multi-label":
+        return [sorted({part.strip() for part in value.split(opts["label_delimiter"]) if part.strip()}) for value in values]
+    _refuse_number_spellings(table, column, values)
+    return [value.strip() for value in values]
+
+
+def _refuse_number_spellings(table, column, values):
+    """`1` and `1.0` in one label column are one number written two ways: refuse to guess."""
+    from taskrun.errors import DataError
+
+    spellings = {}
+    for value, line in zip(values, table.lines):
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        spellings.setdefault(number, {}).setdefault(value.strip(), line)
+    for number, seen in spellings.items():
+        if len(seen) > 1:
+            shown = ", ".join(f"{text!r} (line {line})" for text, line in seen.items())
+            raise DataError(f"{table.path}: column {column!r} writes the label {number:g} in {len(seen)} ways: {shown}",
+                            hint="Labels are compared as text; write each one the same way.")
+
+
+def _label_names(tables, labels, problem_type, opts):
+    """The label set, from the training file; unseen labels elsewhere are an error unless allowed."""
+    from taskrun.data import sorted_label_names
+    from taskrun.errors import DataError
+
+    if problem_type == "regression":
+        return []
+    flat = lambda values: [v for value in values for v in (value if isinstance(value, list) else [value])]  # noqa: E731
+    known = set(flat(labels["train"]))
+    unseen_all = set()
+    for split in ("validation", "test"):
+        if split not in tables:
+            continue
+        table = tables[split]
+        unseen = [(line, v) for value, line in zip(labels[split], table.lines)
+                  for v in (value if isinstance(value, list) else [value]) if v not in known]
+        if unseen and not opts.get("allow_unseen_labels"):
+            shown = ", ".join(f"line {line}: {value!r}" for line, value in unseen[:SHOWN])
+            raise DataError(
+                f"{table.path}: {len(unseen)} label(s) that the training file does not have ({shown}). "
+                f"Training labels: {', '.join(sorted_label_names(list(known)))}",
+                hint="Pass --allow-unseen-labels to keep them (the model can never predict them).")
+        unseen_all.update(v for _, v in unseen)
+    if unseen_all:
+        log.warning("labels not in the training file, kept as classes the model never learns: %s",
+                    ", ".join(sorted(unseen_all)))
+    return sorted_label_names(list(known | unseen_all))
+
+
+def _dataset(columns, labels, names, problem_type):
+    import datasets
+
+    from taskrun.data import labelled_dataset
+
+    if problem_type == "regression":
+        features = datasets.Features({**{c: datasets.Value("string") for c in columns}, "label": datasets.Value("float32")})
+        return datasets.Dataset.from_dict({**columns, "label": labels}, features=features)
+    ids = {name: i for i, name in enumerate(names)}
+    if problem_type == "multi-label":
+        features = datasets.Features({**{c: datasets.Value("string") for c in columns},
+                                      "label": datasets.Sequence(datasets.ClassLabel(names=names))})
+        return datasets.Dataset.from_dict({**columns, "label": [[ids[v] for v in value] for value in labels]},
+                                          features=features)
+    return labelled_dataset(columns, [ids[v] for v in labels], names)
 
 
 def _hold_out(train, fraction, seed):
@@ -106,12 +201,21 @@ def _hold_out(train, fraction, seed):
 
 @hookimpl
 def taskrun_metrics(task, predictions, references, label_names):
-    """Accuracy and macro-F1 (every class counts the same, whatever its size)."""
+    """Single-label: accuracy and macro-F1; multi-label: micro and macro F1 and exact-match
+    accuracy; regression: Pearson, Spearman, MSE and RMSE."""
     if task.name != TASK:
         return None
-    from taskrun.metrics import F1, Accuracy
+    import numpy as np
 
+    from taskrun.metrics import F1, Accuracy, MultiLabelF1, RegressionScores
+
+    if task.problem_type == "regression":
+        return RegressionScores().compute(predictions=predictions.values, references=np.asarray(references).reshape(-1))
     ids = predictions.label_ids
+    if task.problem_type == "multi-label":
+        references = np.asarray(references).round().astype(int)
+        exact = float(np.mean(np.all(ids == references, axis=1)))
+        return {**MultiLabelF1().compute(predictions=ids, references=references), "exact_match": exact}
     return {
         **Accuracy().compute(predictions=ids, references=references),
         "macro_f1": F1().compute(predictions=ids, references=references, average="macro")["f1"],

@@ -54,7 +54,7 @@ class Recorder:
         self._seen("taskrun_model")
 
     @hookimpl
-    def taskrun_postprocess(self, task, logits):
+    def taskrun_postprocess(self, task, config, logits):
         self._seen("taskrun_postprocess")
 
     @hookimpl

@@ -1,0 +1,287 @@
+"""Using a finished run: `taskrun predict` (labels for new texts) and `taskrun eval` (a saved model
+scored on a task's split). Both go through the same batched inference and the same
+`taskrun_postprocess` hook as training's evaluation, so their answers agree with it and with
+`transformers.pipeline("text-classification", model=RUN_DIR)`.
+
+Inference sorts examples by length and pads each batch only to its longest example.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .errors import DataError, UsageError
+from .manager import TaskrunPluginManager
+from .runner import RUN_MARKER
+from .task import Predictions, RunConfig, TaskSpec
+
+PAIR_SEPARATOR = "\t"
+
+
+@dataclass
+class LoadedRun:
+    """A run folder's model, tokenizer and recorded settings."""
+
+    folder: Path
+    record: dict[str, Any]
+    model: Any
+    tokenizer: Any
+    label_names: list[str]
+
+    @property
+    def problem_type(self) -> str:
+        return self.record["problem_type"]
+
+    @property
+    def max_length(self) -> int:
+        """The length the model was trained with, within what its tokenizer takes."""
+        return min(self.record["max_length"], getattr(self.tokenizer, "model_max_length", None) or self.record["max_length"])
+
+    @property
+    def pair(self) -> bool:
+        return len(self.record.get("text_inputs", [])) == 2
+
+    def config(self) -> RunConfig:
+        """The run's settings as a RunConfig (what post-processing and data loading expect)."""
+        fields = {f.name for f in dataclasses.fields(RunConfig)}
+        values = {k: v for k, v in self.record.items() if k in fields}
+        values["output_dir"] = Path(values["output_dir"])
+        if values.get("data_dir"):
+            values["data_dir"] = Path(values["data_dir"])
+        return RunConfig(**values)
+
+
+def load_run(folder: Path) -> LoadedRun:
+    """Open a run folder written by `taskrun run`; a clear error for anything else."""
+    folder = Path(folder)
+    marker = folder / RUN_MARKER
+    if not marker.is_file():
+        raise UsageError(f"{folder} is not a taskrun run folder (it has no {RUN_MARKER}).")
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    record = json.loads(marker.read_text(encoding="utf-8"))
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    return LoadedRun(folder, record, model, tokenizer, labels)
+
+
+def task_for(manager: TaskrunPluginManager, run: LoadedRun) -> TaskSpec:
+    """The run's task as its plugin registers it, or a bare one where that plugin is gone (the
+    core defaults then post-process)."""
+    name = run.record["task"]
+    task = manager.tasks().get(name) or TaskSpec(name=name, problem_type=run.problem_type)
+    return dataclasses.replace(task, problem_type=run.problem_type)
+
+
+def infer(run: LoadedRun, texts: list[str], pairs: list[str] | None, batch_size: int) -> np.ndarray:
+    """Logits for every text (and its pair), batched in order of length, truncated to the run's max length."""
+    import torch
+
+    encoded = run.tokenizer(texts, pairs, truncation=True, max_length=run.max_length)["input_ids"]
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    logits = np.zeros((len(texts), run.model.config.num_labels), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            batch = run.tokenizer(
+                [texts[i] for i in index], [pairs[i] for i in index] if pairs else None,
+                truncation=True, max_length=run.max_length, padding=True, return_tensors="pt",
+            )
+            logits[index] = run.model(**batch).logits.float().numpy()
+    return logits
+
+
+def count_truncated(run: LoadedRun, texts: list[str], pairs: list[str] | None) -> int:
+    lengths = [len(ids) for ids in run.tokenizer(texts, pairs)["input_ids"]]
+    return sum(n > run.max_length for n in lengths)
+
+
+# -- predict ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PredictInput:
+    """Rows to predict: the caller's columns, kept in the output, and the text (and pair) of each."""
+
+    rows: list[dict[str, str]]
+    texts: list[str]
+    pairs: list[str] | None
+    origin: list[str]  # "line 3" / "argument 2", for messages
+
+
+def inputs_from_texts(texts: Iterable[str], pair: bool, where: str) -> PredictInput:
+    """Texts from the command line or standard input; a pair model takes `text<TAB>pair`."""
+    rows, firsts, seconds, origin = [], [], [], []
+    for number, raw in enumerate(texts, start=1):
+        text = raw.rstrip("\n")
+        if pair:
+            first, _, second = text.partition(PAIR_SEPARATOR)
+            rows.append({"text": first, "text_pair": second})
+            firsts.append(first)
+            seconds.append(second)
+        else:
+            rows.append({"text": text})
+            firsts.append(text)
+        origin.append(f"{where} {number}")
+    return PredictInput(rows, firsts, seconds if pair else None, origin)
+
+
+def inputs_from_file(path: Path, run: LoadedRun, text_column: str | None, pair_column: str | None,
+                     fmt: str | None, encoding: str) -> PredictInput:
+    """Rows of a CSV, TSV or JSON Lines file; the text columns default to those the model trained on."""
+    from .data import read_table, require_column
+
+    table = read_table(path, fmt, encoding)
+    trained = run.record.get("text_inputs", [])
+    text_column = text_column or (trained[0] if trained and trained[0] in table.columns else "text")
+    require_column(table, text_column, "--text-column")
+    pairs = None
+    if run.pair:
+        pair_column = pair_column or (trained[1] if trained[1] in table.columns else "text_pair")
+        require_column(table, pair_column, "--text-pair-column")
+        pairs = table.column(pair_column)
+    return PredictInput(table.rows, table.column(text_column), pairs, [f"line {n}" for n in table.lines])
+
+
+@dataclass
+class PredictOutcome:
+    rows: list[dict[str, Any]]
+    empty: list[str]
+    truncated: int
+
+
+def predict(manager: TaskrunPluginManager, run: LoadedRun, inputs: PredictInput, batch_size: int,
+            all_scores: bool) -> PredictOutcome:
+    """Label (and score) every non-empty input; empty ones get no label and are listed."""
+    empty = [i for i, text in enumerate(inputs.texts) if not text.strip()
+             or (inputs.pairs is not None and not inputs.pairs[i].strip())]
+    keep = [i for i in range(len(inputs.texts)) if i not in set(empty)]
+    texts = [inputs.texts[i] for i in keep]
+    pairs = [inputs.pairs[i] for i in keep] if inputs.pairs is not None else None
+    rows = [dict(row) for row in inputs.rows]
+    for row in rows:
+        row.update(label="", score="")
+    truncated = 0
+    if keep:
+        logits = infer(run, texts, pairs, batch_size)
+        truncated = count_truncated(run, texts, pairs)
+        answer: Predictions = manager.call("taskrun_postprocess", task=task_for(manager, run), config=run.config(),
+                                           logits=logits)
+        for j, i in enumerate(keep):
+            rows[i].update(_prediction_columns(run, answer, j, all_scores))
+    return PredictOutcome(rows, [inputs.origin[i] for i in empty], truncated)
+
+
+def _prediction_columns(run: LoadedRun, answer: Predictions, j: int, all_scores: bool) -> dict[str, Any]:
+    if run.problem_type == "regression":
+        return {"label": "value", "score": float(answer.values[j])}
+    scores = answer.scores[j]
+    if run.problem_type == "multi-label":
+        chosen = [run.label_names[k] for k in np.flatnonzero(answer.label_ids[j])]
+        columns = {"label": ";".join(chosen), "score": float(scores.max())}
+    else:
+        columns = {"label": run.label_names[int(answer.label_ids[j])], "score": float(scores[int(answer.label_ids[j])])}
+    if all_scores:
+        columns.update({f"score_{name}": float(s) for name, s in zip(run.label_names, scores)})
+    return columns
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """CSV, TSV or JSON Lines by extension, written whole or not at all."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".tsv", ".jsonl", ".json"):
+        raise UsageError(f"--output {path}: use a .csv, .tsv or .jsonl file name.")
+    buffer = io.StringIO()
+    if suffix in (".jsonl", ".json"):
+        for row in rows:
+            buffer.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(buffer, columns, delimiter="\t" if suffix == ".tsv" else ",",
+                                quoting=csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL, escapechar="\\")
+        writer.writeheader()
+        writer.writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+        out.write(buffer.getvalue())
+    os.replace(temporary, path)
+
+
+# -- eval ---------------------------------------------------------------------------------------
+
+
+def evaluate_run(manager: TaskrunPluginManager, run: LoadedRun, task_name: str, split: str,
+                 options: dict[str, Any], batch_size: int, report: Callable[[str], None]) -> dict[str, Any]:
+    """Score the saved model on a task's split. Labels are matched by name through the saved
+    `id2label`; a different label set is an error that shows both."""
+    from .metrics import per_class_report
+
+    task = manager.task(task_name)
+    config = dataclasses.replace(run.config(), task=task.name, task_options=options.pop("task_options"),
+                                 **{k: v for k, v in options.items() if v is not None})
+    dataset = manager.call("taskrun_load_dataset", task=task, config=config)
+    if dataset is None or split not in dataset:
+        raise DataError(f"task {task.name!r} has no {split} split" + (" with these options." if dataset else "."))
+    data = dataset[split]
+    if config.max_eval_samples is not None and len(data) > config.max_eval_samples:
+        data = data.select(range(config.max_eval_samples))
+    data_labels = _label_names(task, data)
+    model_labels = [] if run.problem_type == "regression" else run.label_names
+    if sorted(data_labels) != sorted(model_labels):
+        raise DataError(
+            f"the model's labels differ from the data's: model {run.label_names}, {task.name} {split} {data_labels}.",
+            hint="Evaluate on a task with the same label set.")
+    references = _references(task, data, data_labels, run.label_names)
+    if run.problem_type == "single-label" and (references < 0).any():
+        raise DataError(f"the {split} split of {task.name!r} has {int((references < 0).sum())} unlabelled row(s); "
+                        "it cannot be scored (GLUE's test files have no labels).")
+    columns = [c for c in task.text_columns if c in data.column_names]
+    texts = list(data[columns[0]])
+    pairs = list(data[columns[1]]) if len(columns) == 2 else None
+    if (pairs is not None) != run.pair:
+        raise DataError(f"the model was trained on {'pairs of texts' if run.pair else 'single texts'}, "
+                        f"but {task.name!r} gives {'pairs' if pairs is not None else 'single texts'}.")
+    logits = infer(run, texts, pairs, batch_size)
+    eval_task = dataclasses.replace(task, problem_type=run.problem_type)
+    predictions = manager.call("taskrun_postprocess", task=eval_task, config=config, logits=logits)
+    metrics: dict[str, Any] = {}
+    for answer in manager.call("taskrun_metrics", task=eval_task, predictions=predictions, references=references,
+                               label_names=run.label_names):
+        metrics.update(answer)
+    if predictions.label_ids is not None:
+        metrics["per_class"] = per_class_report(predictions.label_ids, references.astype(int), run.label_names)
+    truncated = count_truncated(run, texts, pairs)
+    if truncated:
+        report(f"taskrun: {truncated:,} of {len(texts):,} texts were truncated to {run.max_length} tokens")
+    return {"task": task.name, "split": split, "samples": len(texts), "model": str(run.folder), **metrics}
+
+
+def _label_names(task: TaskSpec, data: Any) -> list[str]:
+    feature = data.features.get(task.label_column)
+    return list(getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None) or [])
+
+
+def _references(task: TaskSpec, data: Any, data_labels: list[str], model_labels: list[str]) -> np.ndarray:
+    """The split's labels as the model's ids: matched by name, never by position."""
+    raw = list(data[task.label_column])
+    if not data_labels:
+        return np.asarray(raw, dtype=float)
+    to_model = {i: model_labels.index(name) for i, name in enumerate(data_labels)}
+    if raw and isinstance(raw[0], list):
+        hot = np.zeros((len(raw), len(model_labels)), dtype=int)
+        for row, ids in enumerate(raw):
+            hot[row, [to_model[i] for i in ids]] = 1
+        return hot
+    return np.asarray([to_model[i] if i >= 0 else -1 for i in raw])

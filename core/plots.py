@@ -1,0 +1,64 @@
+"""The pictures a run leaves: the confusion matrix and the training curves, as PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no screen needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_matrix_png(path: Path, labels: list[str], matrix: list[list[int]], title: str) -> None:
+    """Rows: the true label; columns: the predicted one; each cell shows its count."""
+    plt = _pyplot()
+    size = 2.5 + 0.6 * len(labels)
+    figure, axes = plt.subplots(figsize=(size + 1, size))
+    image = axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    largest = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            axes.text(j, i, str(count), ha="center", va="center", color="white" if count > largest / 2 else "black")
+    figure.colorbar(image, ax=axes)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def training_curves_png(path: Path, history: list[dict[str, Any]], main_metric: str | None, title: str) -> None:
+    """Training loss per logging step, validation loss and the main metric per evaluation."""
+    plt = _pyplot()
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
+    evals = [h for h in history if "eval_loss" in h and "step" in h]
+    panels = 2 if main_metric else 1
+    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
+    loss_axes = axes[0][0]
+    if train:
+        loss_axes.plot(*zip(*train), label="training loss")
+    if evals:
+        loss_axes.plot([h["step"] for h in evals], [h["eval_loss"] for h in evals], "o-", label="validation loss")
+    loss_axes.set_xlabel("step")
+    loss_axes.set_title("loss")
+    loss_axes.legend()
+    if main_metric:
+        metric_axes = axes[0][1]
+        points = [(h["step"], h[f"eval_{main_metric}"]) for h in evals if f"eval_{main_metric}" in h]
+        if points:
+            metric_axes.plot(*zip(*points), "o-", color="tab:green")
+        metric_axes.set_xlabel("step")
+        metric_axes.set_title(f"validation {main_metric}")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,154 @@
+"""`taskrun predict` and `taskrun eval` on runs made with the tiny model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import sentence, write_tsv
+from taskrun.cli import main
+from taskrun.testing import make_manager, run_task
+
+TEXTS = ["the movie was good", "the plot was awful and the actor was dull", "shares rose today", "a", "the film"]
+
+
+@pytest.fixture(scope="module")
+def glue_dirs(tmp_path_factory):
+    rng = random.Random(5)
+    root = tmp_path_factory.mktemp("glue")
+    sst2, mrpc = root / "SST-2", root / "MRPC"
+    sst2.mkdir(), mrpc.mkdir()
+    for name, n in (("train.tsv", 32), ("dev.tsv", 12)):
+        write_tsv(sst2 / name, ["sentence", "label"], [[sentence(rng, i % 2), str(i % 2)] for i in range(n)])
+        write_tsv(mrpc / name, ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"],
+                  [[str(i % 2), "1", "2", sentence(rng, 1), sentence(rng, i % 2)] for i in range(n)])
+    write_tsv(sst2 / "test.tsv", ["index", "sentence"], [[str(i), sentence(rng, 1)] for i in range(4)])
+    return sst2, mrpc
+
+
+@pytest.fixture(scope="module")
+def sentiment_run(tiny_model, glue_dirs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "sentiment"
+    outcome = run_task("sentiment", "--data-dir", glue_dirs[0], model=tiny_model, output_dir=out, plugins=[])
+    assert outcome.exit_code == 0, outcome.output + outcome.stderr
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def mrpc_run(tiny_model, glue_dirs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "mrpc"
+    outcome = run_task("mrpc", "--data-dir", glue_dirs[1], model=tiny_model, output_dir=out, plugins=[])
+    assert outcome.exit_code == 0, outcome.output + outcome.stderr
+    return outcome
+
+
+def invoke(*args, stdin=None):
+    return CliRunner().invoke(main, [str(a) for a in args], obj=make_manager(plugins=[]), input=stdin)
+
+
+def test_predict_equals_pipeline_for_single_texts(sentiment_run, tmp_path):
+    out = tmp_path / "p.jsonl"
+    result = invoke("predict", sentiment_run.output_dir, *TEXTS, "--output", out, "--all-scores")
+    assert result.exit_code == 0, result.output
+    ours = [json.loads(line) for line in out.read_text().splitlines()]
+    theirs = sentiment_run.predict(TEXTS)
+    assert [row["label"] for row in ours] == [row["label"] for row in theirs]
+    assert all(abs(a["score"] - b["score"]) < 1e-5 for a, b in zip(ours, theirs))
+    assert all(abs(row["score_negative"] + row["score_positive"] - 1) < 1e-5 for row in ours)
+
+
+def test_predict_equals_pipeline_for_pairs_from_a_file(mrpc_run, tmp_path):
+    pairs = [("the movie was good", "the film was great"), ("shares rose", "shares fell today"), ("a", "b")]
+    source = tmp_path / "pairs.csv"
+    source.write_text("id,sentence1,sentence2\n" + "".join(f"{i},{a},{b}\n" for i, (a, b) in enumerate(pairs)))
+    out = tmp_path / "p.csv"
+    result = invoke("predict", mrpc_run.output_dir, "--input", source, "--output", out)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["id"] for r in rows] == ["0", "1", "2"] and rows[0]["sentence1"] == "the movie was good"
+    theirs = mrpc_run.predict([{"text": a, "text_pair": b} for a, b in pairs])
+    assert [r["label"] for r in rows] == [t["label"] for t in theirs]
+    assert all(abs(float(r["score"]) - t["score"]) < 1e-5 for r, t in zip(rows, theirs))
+
+
+def test_predict_reads_standard_input_and_reports_empty_and_long_texts(sentiment_run):
+    long_text = " ".join(["the movie was good"] * 40)
+    result = invoke("predict", sentiment_run.output_dir, stdin=f"the movie was good\n\n{long_text}\n")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["LABEL", "SCORE", "TEXT"] and len(lines) == 4
+    assert lines[2].strip() == ""  # the empty line keeps its place, without a label
+    assert "1 empty text(s) left without a label: line 2" in result.stderr
+    assert "1 text(s) longer than 64 tokens were truncated" in result.stderr
+
+
+def test_predict_pair_model_on_the_command_line_takes_a_tab(mrpc_run):
+    result = invoke("predict", mrpc_run.output_dir, "the movie was good\tthe film was great")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].split()[0] in ("not_equivalent", "equivalent")
+
+
+def test_predict_on_a_folder_that_is_not_a_run(tmp_path):
+    result = invoke("predict", tmp_path, "text")
+    assert result.exit_code == 2 and "is not a taskrun run folder" in result.stderr
+
+
+def test_eval_scores_a_saved_model_by_label_name(sentiment_run, glue_dirs, tmp_path):
+    out = tmp_path / "m.json"
+    result = invoke("eval", sentiment_run.output_dir, "sentiment", "--data-dir", glue_dirs[0], "--output", out)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert metrics["samples"] == 12 and 0 <= metrics["accuracy"] <= 1
+    trained = sentiment_run.metrics["eval"]
+    assert metrics["accuracy"] == pytest.approx(trained["accuracy"])  # same model, same split, same answer
+
+
+def test_eval_refuses_a_different_label_set_showing_both(sentiment_run, glue_dirs):
+    result = invoke("eval", sentiment_run.output_dir, "mrpc", "--data-dir", glue_dirs[1])
+    assert result.exit_code == 2
+    assert "model ['negative', 'positive'], mrpc validation ['not_equivalent', 'equivalent']" in result.stderr
+
+
+def test_eval_on_an_unlabelled_test_split_says_so(sentiment_run, glue_dirs):
+    result = invoke("eval", sentiment_run.output_dir, "sentiment", "--data-dir", glue_dirs[0], "--split", "test")
+    assert result.exit_code == 2 and "4 unlabelled row(s)" in result.stderr
+
+
+def test_eval_matches_labels_by_name_not_position(cli, tiny_model, tmp_path):
+    rows = [("the movie was good", "pos"), ("the plot was bad", "neg")] * 6
+    train = tmp_path / "t.csv"
+    train.write_text("text,label\n" + "".join(f"{t},{l}\n" for t, l in rows))
+    out = tmp_path / "run"
+    assert cli("run", "custom-csv", "--train", train, "--model", tiny_model, "--output-dir", out,
+               "--epochs", "1", "--precision", "fp32").exit_code == 0
+    # the same labels under other names are not the same labels
+    renamed = tmp_path / "r.csv"
+    renamed.write_text("text,label\n" + "".join(f"{t},{'good' if l == 'pos' else 'bad'}\n" for t, l in rows))
+    result = invoke("eval", out, "custom-csv", "--train", renamed)
+    assert result.exit_code == 2 and "model ['neg', 'pos'], custom-csv validation ['bad', 'good']" in result.stderr
+
+
+def test_predict_multi_label_and_regression(cli, tiny_model, tmp_path):
+    tags = tmp_path / "tags.csv"
+    tags.write_text("text,label\n" + "the movie was good,film;positive\nshares fell,market;negative\n" * 6)
+    out = tmp_path / "ml"
+    assert cli("run", "custom-csv", "--train", tags, "--problem", "multi-label", "--threshold", "0.0",
+               "--model", tiny_model, "--output-dir", out, "--epochs", "1", "--precision", "fp32").exit_code == 0
+    result = invoke("predict", out, "the movie was good", "--all-scores")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].split()[0] == "film;market;negative;positive"  # threshold 0: every label
+
+    scores = tmp_path / "s.csv"
+    scores.write_text("text,label\n" + "the movie was good,4.5\nthe plot was bad,1.0\n" * 6)
+    out = tmp_path / "reg"
+    assert cli("run", "custom-csv", "--train", scores, "--problem", "regression",
+               "--model", tiny_model, "--output-dir", out, "--epochs", "1", "--precision", "fp32").exit_code == 0
+    target = tmp_path / "p.jsonl"
+    result = invoke("predict", out, "the movie was good", "--output", target)
+    assert result.exit_code == 0, result.output
+    row = json.loads(target.read_text())
+    assert row["label"] == "value" and isinstance(row["score"], float)
