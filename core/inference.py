@@ -69,9 +69,15 @@ def load_run(folder: Path) -> LoadedRun:
         raise UsageError(f"{folder} is not a taskrun run folder (it has no {RUN_MARKER}).")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
     record = json.loads(marker.read_text(encoding="utf-8"))
-    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    hf_logging.disable_progress_bar()  # "Loading weights" bars: noise before a table of answers
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    finally:
+        hf_logging.enable_progress_bar()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     return LoadedRun(folder, record, model, tokenizer, labels)
 
@@ -144,11 +150,18 @@ def inputs_from_file(path: Path, run: LoadedRun, text_column: str | None, pair_c
 
     table = read_table(path, fmt, encoding)
     trained = run.record.get("text_inputs", [])
-    text_column = text_column or (trained[0] if trained and trained[0] in table.columns else "text")
+    named = run.record.get("task_options", {})
+
+    def default_column(position: int, option: str, fallback: str) -> str:
+        """The column the model trained on, under the dataset's name or the user's, if the file has it."""
+        candidates = [trained[position] if len(trained) > position else None, named.get(option)]
+        return next((c for c in candidates if c and c in table.columns), fallback)
+
+    text_column = text_column or default_column(0, "text_column", "text")
     require_column(table, text_column, "--text-column")
     pairs = None
     if run.pair:
-        pair_column = pair_column or (trained[1] if trained[1] in table.columns else "text_pair")
+        pair_column = pair_column or default_column(1, "text_pair_column", "text_pair")
         require_column(table, pair_column, "--text-pair-column")
         pairs = table.column(pair_column)
     return PredictInput(table.rows, table.column(text_column), pairs, [f"line {n}" for n in table.lines])
