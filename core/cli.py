@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import TaskrunError, UsageError
+from .errors import PluginError, TaskrunError, UsageError
 from .hardware import PRECISIONS
 from .manager import TaskrunPluginManager, build_manager
 from .registry import HYPERPARAMETERS
@@ -114,6 +114,7 @@ def list_tasks(ctx: click.Context, show_plugins: bool, as_json: bool) -> None:
 
 
 def _list_plugins(manager: TaskrunPluginManager, as_json: bool) -> None:
+    manager.tasks()  # asking every plugin for its tasks finds those that fail to register
     rows = [{"plugin": p.name, "distribution": p.distribution, "version": p.version, "module": p.module,
              "hooks": manager.implemented_hooks(p.name)} for p in manager.plugins.values()]
     if as_json:
@@ -220,7 +221,10 @@ def predict_command(ctx, run_dir, texts, input_file, output, text_column, text_p
     elif texts:
         inputs = inference.inputs_from_texts(texts, run.pair, "argument")
     else:
-        inputs = inference.inputs_from_texts(sys.stdin, run.pair, "line")
+        try:
+            inputs = inference.inputs_from_texts(list(sys.stdin), run.pair, "line")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"standard input is not valid {sys.stdin.encoding}: {exc.reason}") from exc
     outcome = inference.predict(_manager(ctx), run, inputs, batch_size, all_scores)
     if outcome.empty:
         shown = ", ".join(outcome.empty[:5]) + (" ..." if len(outcome.empty) > 5 else "")
@@ -232,31 +236,58 @@ def predict_command(ctx, run_dir, texts, input_file, output, text_column, text_p
         inference.write_rows(outcome.rows, output)
         click.echo(f"taskrun: {len(outcome.rows)} prediction(s) written to {output}", err=True)
     else:
-        _prediction_table(outcome.rows, run.pair)
+        _prediction_table(outcome)
 
 
-def _prediction_table(rows: list[dict[str, Any]], pair: bool) -> None:
+def _prediction_table(outcome: Any) -> None:
     def short(text: str, width: int = 60) -> str:
         return text if len(text) <= width else text[: width - 1] + "…"
 
-    def shown(row: dict[str, Any]) -> str:
-        text = row.get("text", next(iter(row.values()), ""))
-        return short(f"{text} | {row['text_pair']}" if pair and "text_pair" in row else str(text))
+    def number(value: Any) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else ""
 
-    extra = [key for key in (rows[0] if rows else {}) if key.startswith("score_")]
+    pairs = outcome.pairs or [None] * len(outcome.texts)
+    extra = sorted({key for row in outcome.rows for key in row if key.startswith("score_")})
     _table(["LABEL", "SCORE", *(key.upper() for key in extra), "TEXT"],
-           [[row["label"], f"{row['score']:.4f}" if row["score"] != "" else "",
-             *(f"{row[key]:.4f}" if row[key] != "" else "" for key in extra), shown(row)] for row in rows])
+           [[row["label"], number(row["score"]), *(number(row.get(key)) for key in extra),
+             short(text if pair is None else f"{text} | {pair}")]
+            for row, text, pair in zip(outcome.rows, outcome.texts, pairs)])
 
 
-class EvalGroup(click.Group):
-    """`taskrun eval RUN_DIR TASK`: one subcommand per task, with that task's data options."""
+class TaskGroup(click.Group):
+    """A group with one subcommand per registered task, built when asked for (`run`, `eval`)."""
+
+    @staticmethod
+    def build(task: TaskSpec) -> click.Command:
+        raise NotImplementedError
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(_manager(ctx).tasks())
+        return _handle_errors(lambda: list(_manager(ctx).tasks()))()
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return _handle_errors(lambda: _eval_command(_manager(ctx).task(name)))()
+        return _handle_errors(lambda: self.build(_manager(ctx).task(name)))()
+
+
+class EvalGroup(TaskGroup):
+    build = staticmethod(lambda task: _eval_command(task))
+
+
+class RunGroup(TaskGroup):
+    build = staticmethod(lambda task: _task_command(task))
+
+
+def _own_options(task: TaskSpec, taken: list[click.Parameter]) -> list[click.Option]:
+    """The task's own options as click options; a malformed or clashing one is the plugin's error."""
+    names = {p.name for p in taken}
+    options = []
+    for option in task.options:
+        if not option.name.startswith("--") or option.name == "--":
+            raise PluginError(f"plugin {task.plugin!r}, task {task.name!r}: option {option.name!r} must start with --.")
+        if option.key in names:
+            raise PluginError(f"plugin {task.plugin!r}, task {task.name!r}: option {option.name} clashes with "
+                              f"taskrun's own --{option.key.replace('_', '-')}.")
+        options.append(_task_option(option))
+    return options
 
 
 @main.group("eval", cls=EvalGroup)
@@ -281,7 +312,7 @@ def _eval_command(task: TaskSpec) -> click.Command:
     if task.uses_data_dir:
         params.append(click.Option(["--data-dir"], type=click.Path(path_type=Path),
                                    help="Read the task's data from this local folder instead of the Hub."))
-    params += [_task_option(option) for option in task.options]
+    params += _own_options(task, params)
     own_keys = [o.key for o in task.options]
 
     @click.pass_context
@@ -294,7 +325,7 @@ def _eval_command(task: TaskSpec) -> click.Command:
         metrics = inference.evaluate_run(_manager(ctx), run, task.name, split, options, batch_size,
                                          report=lambda line: click.echo(line, err=True))
         if output:
-            output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+            inference.write_atomically(output, json.dumps(metrics, indent=2) + "\n")
         scores = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         click.echo(f"taskrun: {run.folder} on {task.name} {split} ({metrics['samples']:,} examples): {scores}")
         for line in _per_class_lines(metrics.get("per_class", {})):
@@ -365,12 +396,7 @@ def _task_option(option: TaskOption) -> click.Option:
 
 def _task_command(task: TaskSpec) -> click.Command:
     shared = _shared_options(task)
-    taken = {name for o in shared for name in o.opts + o.secondary_opts}
-    own = []
-    for option in task.options:
-        if option.name in taken:
-            raise UsageError(f"task {task.name!r} (plugin {task.plugin!r}) declares {option.name}, a shared option.")
-        own.append(_task_option(option))
+    own = _own_options(task, shared)
     own_keys = [o.key for o in task.options]
 
     @click.pass_context
@@ -387,16 +413,6 @@ def _task_command(task: TaskSpec) -> click.Command:
     help_text = f"{task.description}\n\nPlugin: {task.plugin}.{data}"
     return click.Command(task.name, params=shared + own, callback=callback, help=help_text,
                          short_help=task.description)
-
-
-class RunGroup(click.Group):
-    """`taskrun run TASK`: one subcommand per registered task, built when asked for."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(_manager(ctx).tasks())
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return _handle_errors(lambda: _task_command(_manager(ctx).task(name)))()
 
 
 @main.group("run", cls=RunGroup)

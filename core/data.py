@@ -150,6 +150,12 @@ def require_column(table: Table, column: str, option: str) -> None:
     )
 
 
+def class_names(feature: Any) -> list[str]:
+    """The label names of a `ClassLabel` feature, or of a `Sequence` of one (multi-label); [] otherwise."""
+    names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+    return list(names or [])
+
+
 def sorted_label_names(values: list[str]) -> list[str]:
     """The stable order of class ids: numerically if every label is an integer, else by text."""
     unique = set(values)
@@ -165,7 +171,7 @@ def load_hub_dataset(path: str, name: str | None, instead: str):
 
     what = f"dataset {path!r}" + (f" ({name})" if name else "")
     if not offline_mode():
-        require_hub(what, instead)
+        require_hub(what, f"{instead} (A copy in the Hugging Face cache is used with HF_HUB_OFFLINE=1.)")
     try:
         return datasets.load_dataset(path, name)
     except Exception as exc:
@@ -173,7 +179,8 @@ def load_hub_dataset(path: str, name: str | None, instead: str):
             raise HubUnavailableError(
                 f"{what} is not in the local cache and HF_HUB_OFFLINE is set.", hint=instead
             ) from exc
-        raise
+        raise DataError(f"cannot load {what} from the Hugging Face Hub: {type(exc).__name__}: {exc}",
+                        hint=instead) from exc
 
 
 def labelled_dataset(columns: dict[str, list[str]], label_ids: list[int], label_names: list[str], label_column: str = "label"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .data import class_names
 from .errors import ModelSourceError
 from .hookspecs import hookimpl
 from .task import Predictions
@@ -30,7 +31,7 @@ def taskrun_preprocess(task, config, dataset, tokenizer):
     encoded = {}
     for split, data in dataset.items():
         columns = list(task.text_columns[:1]) + [c for c in task.text_columns[1:] if c in data.column_names]
-        num_labels = _num_labels(data.features.get(task.label_column))
+        num_labels = len(class_names(data.features.get(task.label_column)))
         multi_hot = task.problem_type == "multi-label" and task.label_column in data.column_names
 
         def encode(batch, columns=columns, num_labels=num_labels, multi_hot=multi_hot):
@@ -48,11 +49,6 @@ def taskrun_preprocess(task, config, dataset, tokenizer):
             data = data.rename_column(task.label_column, "labels")
         encoded[split] = data
     return type(dataset)(encoded)
-
-
-def _num_labels(feature) -> int:
-    names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
-    return len(names or [])
 
 
 @hookimpl(trylast=True)
@@ -100,10 +96,3 @@ def taskrun_postprocess(task, config, logits):
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     scores = shifted / shifted.sum(axis=-1, keepdims=True)
     return Predictions(label_ids=scores.argmax(axis=-1), scores=scores)
-
-
-def fallback_metrics(task, predictions: Predictions, references) -> dict[str, float]:
-    """Accuracy, for a classification task none of whose plugins reports a metric."""
-    if predictions.label_ids is None or task.problem_type != "single-label":
-        return {}
-    return {"accuracy": float(np.mean(np.asarray(predictions.label_ids) == np.asarray(references)))}

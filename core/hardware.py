@@ -66,4 +66,6 @@ def resolve_precision(choice: str) -> str:
         return "bf16" if cpu_bf16_pays() else "fp32"
     if choice == "fp16" and not cuda:
         raise UsageError("--precision fp16 needs a CUDA GPU; on the CPU use bf16 or fp32.")
+    if choice == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise UsageError("--precision bf16: this GPU does not support bf16; use fp16 or fp32.")
     return choice

@@ -20,9 +20,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .errors import DataError, UsageError
+from .errors import DataError, ModelSourceError, UsageError
 from .manager import TaskrunPluginManager
-from .runner import RUN_MARKER
+from .data import class_names
+from .runner import RUN_MARKER, class_figures, merged_metrics
 from .task import Predictions, RunConfig, TaskSpec
 
 PAIR_SEPARATOR = "\t"
@@ -71,11 +72,16 @@ def load_run(folder: Path) -> LoadedRun:
 
     from transformers.utils import logging as hf_logging
 
-    record = json.loads(marker.read_text(encoding="utf-8"))
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{marker}: cannot read the run's settings: {exc}") from exc
     hf_logging.disable_progress_bar()  # "Loading weights" bars: noise before a table of answers
     try:
         model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
         tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as exc:
+        raise ModelSourceError(f"{folder}: cannot load the saved model or tokenizer: {exc}") from exc
     finally:
         hf_logging.enable_progress_bar()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
@@ -169,8 +175,10 @@ def inputs_from_file(path: Path, run: LoadedRun, text_column: str | None, pair_c
 
 @dataclass
 class PredictOutcome:
-    rows: list[dict[str, Any]]
-    empty: list[str]
+    rows: list[dict[str, Any]]  # the input's columns plus label and score
+    texts: list[str]
+    pairs: list[str] | None
+    empty: list[str]  # where the empty texts were ("line 3")
     truncated: int
 
 
@@ -193,7 +201,7 @@ def predict(manager: TaskrunPluginManager, run: LoadedRun, inputs: PredictInput,
                                            logits=logits)
         for j, i in enumerate(keep):
             rows[i].update(_prediction_columns(run, answer, j, all_scores))
-    return PredictOutcome(rows, [inputs.origin[i] for i in empty], truncated)
+    return PredictOutcome(rows, inputs.texts, inputs.pairs, [inputs.origin[i] for i in empty], truncated)
 
 
 def _prediction_columns(run: LoadedRun, answer: Predictions, j: int, all_scores: bool) -> dict[str, Any]:
@@ -225,11 +233,29 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
                                 quoting=csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL, escapechar="\\")
         writer.writeheader()
         writer.writerows(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-        out.write(buffer.getvalue())
-    os.replace(temporary, path)
+    write_atomically(path, buffer.getvalue())
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a file whole or not at all (a temporary file beside it, then a rename), with the
+    permissions a plain open() would give."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 # -- eval ---------------------------------------------------------------------------------------
@@ -239,18 +265,15 @@ def evaluate_run(manager: TaskrunPluginManager, run: LoadedRun, task_name: str, 
                  options: dict[str, Any], batch_size: int, report: Callable[[str], None]) -> dict[str, Any]:
     """Score the saved model on a task's split. Labels are matched by name through the saved
     `id2label`; a different label set is an error that shows both."""
-    from .metrics import per_class_report
-
-    task = manager.task(task_name)
-    config = dataclasses.replace(run.config(), task=task.name, task_options=options.pop("task_options"),
-                                 **{k: v for k, v in options.items() if v is not None})
+    task = dataclasses.replace(manager.task(task_name), problem_type=run.problem_type)
+    config = dataclasses.replace(run.config(), task=task.name, max_train_samples=None, **options)
     dataset = manager.call("taskrun_load_dataset", task=task, config=config)
     if dataset is None or split not in dataset:
         raise DataError(f"task {task.name!r} has no {split} split" + (" with these options." if dataset else "."))
     data = dataset[split]
     if config.max_eval_samples is not None and len(data) > config.max_eval_samples:
         data = data.select(range(config.max_eval_samples))
-    data_labels = _label_names(task, data)
+    data_labels = class_names(data.features.get(task.label_column))
     model_labels = [] if run.problem_type == "regression" else run.label_names
     if sorted(data_labels) != sorted(model_labels):
         raise DataError(
@@ -267,23 +290,13 @@ def evaluate_run(manager: TaskrunPluginManager, run: LoadedRun, task_name: str, 
         raise DataError(f"the model was trained on {'pairs of texts' if run.pair else 'single texts'}, "
                         f"but {task.name!r} gives {'pairs' if pairs is not None else 'single texts'}.")
     logits = infer(run, texts, pairs, batch_size)
-    eval_task = dataclasses.replace(task, problem_type=run.problem_type)
-    predictions = manager.call("taskrun_postprocess", task=eval_task, config=config, logits=logits)
-    metrics: dict[str, Any] = {}
-    for answer in manager.call("taskrun_metrics", task=eval_task, predictions=predictions, references=references,
-                               label_names=run.label_names):
-        metrics.update(answer)
-    if predictions.label_ids is not None:
-        metrics["per_class"] = per_class_report(predictions.label_ids, references.astype(int), run.label_names)
+    predictions = manager.call("taskrun_postprocess", task=task, config=config, logits=logits)
+    metrics = merged_metrics(manager, task, predictions, references, model_labels)
+    metrics.update(class_figures(predictions.label_ids, references, task, model_labels))
     truncated = count_truncated(run, texts, pairs)
     if truncated:
         report(f"taskrun: {truncated:,} of {len(texts):,} texts were truncated to {run.max_length} tokens")
     return {"task": task.name, "split": split, "samples": len(texts), "model": str(run.folder), **metrics}
-
-
-def _label_names(task: TaskSpec, data: Any) -> list[str]:
-    feature = data.features.get(task.label_column)
-    return list(getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None) or [])
 
 
 def _references(task: TaskSpec, data: Any, data_labels: list[str], model_labels: list[str]) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError, UsageError
+from .errors import PluginError, TaskrunError, UsageError
 from .hookspecs import PROJECT
 from .registry import CatalogueEntry, load_catalogue
 from .task import TaskSpec
@@ -146,6 +146,8 @@ class TaskrunPluginManager:
                     providers[name] = [(p, spec) for p, spec in providers[name] if p != owner]
                     if not providers[name]:
                         del providers[name]
+                self.pm.unregister(name=owner)  # none of its hooks may run for any task
+                self.plugins.pop(owner, None)
                 self._mark_broken(owner, f"raised in taskrun_register_tasks: {type(exc).__name__}: {exc}")
         self._providers = providers
         return providers
@@ -204,8 +206,6 @@ class TaskrunPluginManager:
         A `TaskrunError` raised by a plugin (say a DataError about the user's file) passes through
         unchanged: it is already a message for the user.
         """
-        from .errors import TaskrunError
-
         hook = getattr(self.pm.hook, hook_name)
         try:
             return hook(**kwargs)

@@ -43,8 +43,9 @@ def resolve_model(name: str) -> str:
         raise ModelSourceError(f"--model {name}: no such directory, and not a Hugging Face Hub model id.")
     from huggingface_hub import try_to_load_from_cache
 
-    cached = try_to_load_from_cache(name, "config.json")
-    if isinstance(cached, str):
-        return str(Path(cached).parent)
+    config = try_to_load_from_cache(name, "config.json")
+    weights = [try_to_load_from_cache(name, f) for f in ("model.safetensors", "pytorch_model.bin")]
+    if isinstance(config, str) and any(isinstance(w, str) for w in weights):
+        return str(Path(config).parent)  # a complete snapshot in the cache: no network needed
     require_hub(f"model {name!r}", instead=OFFLINE_CHOICES)
     return name

@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .defaults import fallback_metrics
-from .errors import DataError, OutputExistsError, PluginError, TaskrunError, UsageError
+from .data import class_names
+from .errors import DataError, ModelSourceError, OutputExistsError, PluginError, UsageError
 from .hardware import resolve_precision
 from .manager import TaskrunPluginManager
 from .models import resolve_model
@@ -59,6 +59,17 @@ def check_output_dir(path: Path, overwrite: bool) -> None:
             f"--output-dir {path} already holds a finished run.",
             hint="Pass --overwrite to replace it, or choose another --output-dir.",
         )
+    try:
+        written = set(json.loads((path / RUN_MARKER).read_text(encoding="utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        written = None
+    foreign = sorted(p.name for p in path.iterdir() if written is None or p.name not in written)
+    if foreign:
+        raise OutputExistsError(
+            f"--output-dir {path} holds files that taskrun did not write ({', '.join(foreign[:5])}); "
+            "--overwrite would delete them.",
+            hint="Move them out, or choose another --output-dir.",
+        )
 
 
 def _publish(staging: Path, path: Path) -> None:
@@ -67,7 +78,12 @@ def _publish(staging: Path, path: Path) -> None:
     if path.exists():
         old = path.with_name(f".{path.name}.old-{os.getpid()}")
         path.rename(old)
-    staging.rename(path)
+    try:
+        staging.rename(path)
+    except OSError:
+        if old is not None:
+            old.rename(path)  # put the previous run back
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -81,7 +97,7 @@ def label_names_of(task: TaskSpec, dataset: Any) -> list[str]:
     if task.problem_type == "regression":
         return []
     feature = dataset["train"].features.get(task.label_column)
-    names = list(getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None) or [])
+    names = class_names(feature)
     if not names:
         raise PluginError(
             f"plugin {task.plugin!r}, task {task.name!r}: the label column {task.label_column!r} of the "
@@ -166,36 +182,61 @@ def balanced_loss(counts: list[int]):
 # -- training -----------------------------------------------------------------------------------
 
 
+def first_logits(predictions: Any) -> np.ndarray:
+    """The logits of a model output that may be a tuple (logits first)."""
+    return predictions[0] if isinstance(predictions, tuple) else predictions
+
+
+def merged_metrics(manager: TaskrunPluginManager, task: TaskSpec, predictions: Predictions, references: np.ndarray,
+                   label_names: list[str]) -> dict[str, float]:
+    """Every plugin's metrics, merged (the same name from two plugins is an error); accuracy when
+    no plugin reports any for a single-label task."""
+    merged: dict[str, float] = {}
+    answers = manager.call("taskrun_metrics", task=task, predictions=predictions, references=references,
+                           label_names=label_names)
+    for answer in answers:
+        clash = set(merged) & set(answer)
+        if clash:
+            raise PluginError(f"task {task.name!r}: two plugins report the metric(s) {sorted(clash)}.")
+        merged.update(answer)
+    if not merged and task.problem_type == "single-label" and predictions.label_ids is not None:
+        merged["accuracy"] = float(np.mean(np.asarray(predictions.label_ids) == np.asarray(references)))
+    return merged
+
+
+def class_figures(predicted: Any, references: np.ndarray, task: TaskSpec, label_names: list[str]) -> dict[str, Any]:
+    """Per-class precision, recall, F1 and support, and (single-label) the confusion matrix."""
+    if not label_names or predicted is None:
+        return {}
+    from .metrics import per_class_report
+
+    references = np.asarray(references).round().astype(int)
+    figures: dict[str, Any] = {"per_class": per_class_report(predicted, references, label_names)}
+    if task.problem_type == "single-label":
+        matrix = np.zeros((len(label_names), len(label_names)), dtype=int)
+        np.add.at(matrix, (references, np.asarray(predicted)), 1)
+        figures["confusion_matrix"] = {"labels": label_names, "rows_true_columns_predicted": matrix.tolist()}
+    return figures
+
+
 def _metric_function(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, label_names: list[str]):
     """Trainer's `compute_metrics`: post-process the logits, then merge every plugin's metrics."""
 
     def compute(eval_prediction) -> dict[str, float]:
-        logits = eval_prediction.predictions
-        logits = logits[0] if isinstance(logits, tuple) else logits
+        logits = first_logits(eval_prediction.predictions)
         predictions: Predictions = manager.call("taskrun_postprocess", task=task, config=config, logits=logits)
-        references = np.asarray(eval_prediction.label_ids)
-        merged: dict[str, float] = {}
-        answers = manager.call(
-            "taskrun_metrics", task=task, predictions=predictions, references=references, label_names=label_names
-        )
-        for answer in answers:
-            clash = set(merged) & set(answer)
-            if clash:
-                raise PluginError(f"task {task.name!r}: two plugins report the metric(s) {sorted(clash)}.")
-            merged.update(answer)
-        return merged or fallback_metrics(task, predictions, references)
+        return merged_metrics(manager, task, predictions, np.asarray(eval_prediction.label_ids), label_names)
 
     return compute
 
 
-def _training_arguments(config: RunConfig, staging: Path, train_size: int):
+def _training_arguments(config: RunConfig, precision: str, staging: Path, train_size: int):
     from transformers import TrainingArguments
     import torch
 
-    precision = resolve_precision(config.precision)
     steps_per_epoch = max(1, math.ceil(train_size / config.batch_size))
     total_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
-    return precision, TrainingArguments(
+    return TrainingArguments(
         output_dir=str(staging),
         num_train_epochs=config.epochs,
         learning_rate=config.learning_rate,
@@ -253,6 +294,7 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     if config.class_weights and task.problem_type != "single-label":
         raise UsageError(f"--class-weights applies to single-label classification, not {task.problem_type}.")
     check_output_dir(config.output_dir, config.overwrite)
+    precision = resolve_precision(config.precision)
 
     config.model_path = resolve_model(config.model)  # finds the source (fails fast offline), loads nothing
     dataset, label_names = load_data(manager, task, config)
@@ -270,7 +312,7 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     try:
         tokenizer = AutoTokenizer.from_pretrained(config.model_path)
     except (OSError, ValueError) as exc:
-        raise TaskrunError(f"cannot load the tokenizer of {config.model!r}: {exc}") from exc
+        raise ModelSourceError(f"cannot load the tokenizer of {config.model!r}: {exc}") from exc
     limit = getattr(tokenizer, "model_max_length", None) or config.max_length
     if config.max_length > limit:
         report(f"taskrun: --max-length {config.max_length} is more than this model takes; using {limit}")
@@ -285,7 +327,7 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     staging = config.output_dir.with_name(f".{config.output_dir.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        precision, args = _training_arguments(config, staging, len(tokenized["train"]))
+        args = _training_arguments(config, precision, staging, len(tokenized["train"]))
         report(f"taskrun: model {config.model} ({config.model_path}), {precision}, output {config.output_dir}")
         trainer = Trainer(
             model=model,
@@ -305,7 +347,9 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
         train_metrics = _strip("train_", train_output.metrics)
         train_metrics["tokens_per_second"] = round(train_tokens / max(train_metrics["runtime"], 1e-9), 1)
         evaluation = {"split": "validation", "samples": len(tokenized["validation"]), **_strip("eval_", final.metrics)}
-        evaluation.update(class_figures(manager, task, config, final, label_names))
+        predicted = manager.call("taskrun_postprocess", task=task, config=config,
+                                 logits=first_logits(final.predictions)).label_ids
+        evaluation.update(class_figures(predicted, final.label_ids, task, label_names))
         metrics = {
             "task": task.name,
             "train": {"samples": len(tokenized["train"]), "label_counts": dict(zip(label_names, counts)), **train_metrics},
@@ -316,31 +360,15 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
         metrics["pictures"] = draw_pictures(staging, task, trainer.state.log_history, evaluation)
         _write_json(staging / "metrics.json", metrics)
         text_inputs = [c for c in task.text_columns if c in dataset["train"].column_names]
-        _write_json(staging / RUN_MARKER, _run_record(task, config, precision, label_names, text_inputs))
         (staging / "README.md").write_text(model_card(task, config, metrics, label_names, text_inputs), encoding="utf-8")
         (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; run_config.json has the settings
+        record = _run_record(task, config, precision, label_names, text_inputs)
+        record["files"] = sorted([p.name for p in staging.iterdir()] + [RUN_MARKER])  # what --overwrite may replace
+        _write_json(staging / RUN_MARKER, record)
         _publish(staging, config.output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RunResult(config.output_dir, metrics, time.monotonic() - started)
-
-
-def class_figures(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, final: Any,
-                  label_names: list[str]) -> dict[str, Any]:
-    """Per-class precision, recall, F1 and support, and (single-label) the confusion matrix."""
-    if not label_names:
-        return {}
-    from .metrics import per_class_report
-
-    logits = final.predictions[0] if isinstance(final.predictions, tuple) else final.predictions
-    predicted = manager.call("taskrun_postprocess", task=task, config=config, logits=logits).label_ids
-    references = np.asarray(final.label_ids).astype(int)
-    figures: dict[str, Any] = {"per_class": per_class_report(predicted, references, label_names)}
-    if task.problem_type == "single-label":
-        matrix = np.zeros((len(label_names), len(label_names)), dtype=int)
-        np.add.at(matrix, (references, np.asarray(predicted)), 1)
-        figures["confusion_matrix"] = {"labels": label_names, "rows_true_columns_predicted": matrix.tolist()}
-    return figures
 
 
 def _write_json(path: Path, data: Any) -> None:

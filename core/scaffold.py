@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -148,6 +149,12 @@ def _csv(rows: list[tuple[str, str]]) -> str:
     return "text,label\n" + "".join(f"{text},{label}\n" for text, label in rows)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_plugin(name: str, parent: Path, existing_tasks: dict[str, str]) -> Path:
     """Write the package `taskrun-NAME` under `parent`; returns its folder. All or nothing."""
     if not NAME_PATTERN.match(name):
@@ -176,6 +183,7 @@ def write_plugin(name: str, parent: Path, existing_tasks: dict[str, str]) -> Pat
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a package folder is not
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

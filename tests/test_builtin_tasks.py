@@ -75,3 +75,14 @@ def test_output_dir_with_foreign_files_is_refused_even_with_overwrite(cli, tiny_
     result = cli("run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir, "--output-dir", out, "--overwrite")
     assert result.exit_code == 2 and "not a taskrun run" in result.stderr
     assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_overwrite_never_deletes_files_the_run_did_not_write(cli, tiny_model, sst2_dir, tmp_path):
+    out = tmp_path / "run"
+    args = ("run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir, "--output-dir", out,
+            "--max-train-samples", "8", "--max-eval-samples", "8", *FAST)
+    assert cli(*args).exit_code == 0
+    (out / "my-notes.txt").write_text("keep me")
+    refused = cli(*args, "--overwrite")
+    assert refused.exit_code == 2 and "files that taskrun did not write (my-notes.txt)" in refused.stderr
+    assert (out / "my-notes.txt").read_text() == "keep me" and (out / "model.safetensors").exists()

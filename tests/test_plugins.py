@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import types
 
 import pytest
 
-from conftest import assert_finished_run, sentence
+from conftest import assert_finished_run
 from taskrun import TaskOption, TaskSpec, hookimpl
 from taskrun.errors import PluginError
 
@@ -118,3 +117,20 @@ def test_unknown_task_suggests_the_nearest(cli):
     result = cli("run", "mrcp", "--help")
     assert result.exit_code == 2
     assert "unknown task 'mrcp'" in result.stderr and "'mrpc'" in result.stderr
+
+
+def test_a_plugin_that_raises_while_registering_is_left_out_entirely(manager, cli):
+    class Half:
+        @hookimpl
+        def taskrun_register_tasks(self, register):
+            register(TaskSpec(name="half"))
+            raise RuntimeError("config file missing")
+
+        @hookimpl
+        def taskrun_metrics(self, task, predictions, references, label_names):
+            return {"never": 1.0}
+
+    manager.register(Half(), name="half")
+    result = cli("list", "--plugins")
+    assert "half: raised in taskrun_register_tasks: RuntimeError: config file missing" in result.stdout
+    assert "half" not in manager.tasks() and manager.pm.get_plugin("half") is None

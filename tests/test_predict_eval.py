@@ -152,3 +152,36 @@ def test_predict_multi_label_and_regression(cli, tiny_model, tmp_path):
     assert result.exit_code == 0, result.output
     row = json.loads(target.read_text())
     assert row["label"] == "value" and isinstance(row["score"], float)
+
+
+def test_predict_table_with_all_scores_when_the_first_text_is_empty(sentiment_run):
+    result = invoke("predict", sentiment_run.output_dir, "--all-scores", stdin="\nthe movie was good\n")
+    assert result.exit_code == 0, result.output
+    header, first, second = result.stdout.splitlines()
+    assert header.split() == ["LABEL", "SCORE", "SCORE_NEGATIVE", "SCORE_POSITIVE", "TEXT"]
+    assert first.strip() == "" and second.split()[0] in ("negative", "positive")
+
+
+def test_eval_multi_label_and_regression_runs_with_their_own_problem(cli, tiny_model, tmp_path):
+    tags = tmp_path / "tags.csv"
+    tags.write_text("text,label\n" + "the movie was good,film;positive\nshares fell,market;negative\n" * 6)
+    scores = tmp_path / "scores.csv"
+    scores.write_text("text,label\n" + "the movie was good,4.5\nthe plot was bad,1.0\n" * 6)
+    for data, problem, metric in ((tags, "multi-label", "micro_f1"), (scores, "regression", "pearson")):
+        out = tmp_path / problem
+        trained = cli("run", "custom-csv", "--train", data, "--problem", problem, "--model", tiny_model,
+                      "--output-dir", out, "--epochs", "1", "--precision", "fp32")
+        assert trained.exit_code == 0, trained.output
+        result = invoke("eval", out, "custom-csv", "--train", data, "--output", tmp_path / f"{problem}.json")
+        assert result.exit_code == 0, result.output
+        assert metric in json.loads((tmp_path / f"{problem}.json").read_text())
+
+
+def test_eval_scores_the_whole_split_whatever_the_training_limit(tiny_model, glue_dirs, tmp_path):
+    out = tmp_path / "limited"
+    outcome = run_task("sentiment", "--data-dir", glue_dirs[0], "--max-eval-samples", "5", model=tiny_model,
+                       output_dir=out, plugins=[])
+    assert outcome.exit_code == 0 and outcome.metrics["eval"]["samples"] == 5
+    result = invoke("eval", out, "sentiment", "--data-dir", glue_dirs[0], "--output", tmp_path / "m.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m.json").read_text())["samples"] == 12
