@@ -258,6 +258,23 @@ def _training_arguments(config: RunConfig, precision: str, staging: Path, train_
     )
 
 
+def _log_progress_to_stderr(trainer: Any) -> None:
+    """Trainer's progress bar writes its log lines (loss, learning rate) to stdout; send them to
+    stderr with the bar, so that stdout holds only the end-of-run summary."""
+    import sys
+
+    from transformers.trainer_callback import ProgressCallback
+
+    class StderrProgress(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and self.training_bar is not None:
+                shown = {k: f"{v:.4g}" if isinstance(v, float) else v for k, v in (logs or {}).items() if k != "total_flos"}
+                self.training_bar.write(str(shown), file=sys.stderr)
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(StderrProgress)
+
+
 def _strip(prefix: str, metrics: dict[str, Any]) -> dict[str, Any]:
     return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in metrics.items()}
 
@@ -339,6 +356,7 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
             compute_metrics=_metric_function(manager, task, config, label_names),
             compute_loss_func=balanced_loss(counts) if config.class_weights == "balanced" else None,
         )
+        _log_progress_to_stderr(trainer)
         train_output = trainer.train()
         final = trainer.predict(tokenized["validation"], metric_key_prefix="eval")
         trainer.save_model(str(staging))

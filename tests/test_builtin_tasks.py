@@ -18,6 +18,8 @@ def test_mrpc_runs_from_a_glue_folder(cli, tiny_model, mrpc_dir, tmp_path):
     assert metrics["eval"]["samples"] == 16
     assert {"accuracy", "f1", "loss"} <= set(metrics["eval"])
     assert "taskrun: mrpc finished" in result.stdout and str(out) in result.stdout
+    assert result.stdout.lstrip().startswith("taskrun: mrpc finished")  # progress and logs went to stderr
+    assert "'loss'" in result.stderr and "'eval_accuracy'" in result.stderr
 
 
 def test_sentiment_runs_from_an_sst2_folder(cli, tiny_model, sst2_dir, tmp_path):
