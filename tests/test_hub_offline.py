@@ -63,3 +63,19 @@ def test_a_path_that_does_not_exist_is_not_sent_to_the_hub(cli, sst2_dir, tmp_pa
 def test_proxy_is_probed_instead_of_the_hub(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     assert hub._probe_target() == ("proxy.example", 3128)
+
+
+def test_a_full_local_run_makes_no_connection_attempt(cli, tiny_model, sst2_dir, tmp_path, monkeypatch):
+    """A local model and local data: not one network connection, from taskrun or the libraries."""
+    attempts = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("network unreachable (test)")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    result = cli("run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir, "--output-dir", tmp_path / "r",
+                 "--epochs", "1", "--max-train-samples", "8", "--precision", "fp32")
+    assert result.exit_code == 0, result.output
+    assert attempts == []

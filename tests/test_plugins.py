@@ -134,3 +134,17 @@ def test_a_plugin_that_raises_while_registering_is_left_out_entirely(manager, cl
     result = cli("list", "--plugins")
     assert "half: raised in taskrun_register_tasks: RuntimeError: config file missing" in result.stdout
     assert "half" not in manager.tasks() and manager.pm.get_plugin("half") is None
+
+
+def test_a_failure_late_in_training_leaves_no_output_folder(manager, cli, topic_plugin, tiny_model, tmp_path):
+    class FailingMetric:
+        @hookimpl
+        def taskrun_metrics(self, task, predictions, references, label_names):
+            raise ValueError("metric exploded")
+
+    manager.register(FailingMetric(), name="failing-metric")
+    out = tmp_path / "run"
+    result = cli("run", "topic", "--model", tiny_model, "--output-dir", out, *FAST)
+    assert result.exit_code == 4
+    assert "plugin 'failing-metric' failed in taskrun_metrics for task 'topic'" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # neither the output folder nor a staging folder
