@@ -22,6 +22,6 @@ for _ in range(runs):
         subprocess.run(argv, check=True, capture_output=True)
         times[name].append(time.perf_counter() - start)
 base = statistics.median(times["python -c pass"])
-print(f"| command | median s | over python -c pass |\n| --- | --- | --- |")
+print("| command | median s | over python -c pass |\n| --- | --- | --- |")
 for name, values in times.items():
     print(f"| `{name}` | {statistics.median(values):.3f} | +{statistics.median(values) - base:.3f} s |")
