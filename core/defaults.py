@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data import class_names
+from .encoding import encode
 from .errors import ModelSourceError
 from .hookspecs import hookimpl
 from .task import Predictions
@@ -34,17 +35,15 @@ def taskrun_preprocess(task, config, dataset, tokenizer):
         num_labels = len(class_names(data.features.get(task.label_column)))
         multi_hot = task.problem_type == "multi-label" and task.label_column in data.column_names
 
-        def encode(batch, columns=columns, num_labels=num_labels, multi_hot=multi_hot):
-            texts = [batch[c] for c in columns]
-            full_lengths = [len(ids) for ids in tokenizer(*texts)["input_ids"]]
-            out = tokenizer(*texts, truncation=True, max_length=config.max_length)
-            out["truncated"] = [n > config.max_length for n in full_lengths]
+        def encode_batch(batch, columns=columns, num_labels=num_labels, multi_hot=multi_hot):
+            pairs = batch[columns[1]] if len(columns) == 2 else None
+            out, out["truncated"] = encode(tokenizer, batch[columns[0]], pairs, config.max_length)
             if multi_hot:
                 out["labels"] = [[1.0 if i in ids else 0.0 for i in range(num_labels)] for ids in batch[task.label_column]]
             return out
 
         drop = [c for c in data.column_names if c != task.label_column or multi_hot]
-        data = data.map(encode, batched=True, remove_columns=drop, desc=f"Tokenising {split}")
+        data = data.map(encode_batch, batched=True, remove_columns=drop, desc=f"Tokenising {split}")
         if task.label_column in data.column_names and task.label_column != "labels":
             data = data.rename_column(task.label_column, "labels")
         encoded[split] = data

@@ -23,6 +23,7 @@ import numpy as np
 from .errors import DataError, ModelSourceError, UsageError
 from .manager import TaskrunPluginManager
 from .data import class_names
+from .encoding import encode
 from .runner import RUN_MARKER, class_figures, merged_metrics
 from .task import Predictions, RunConfig, TaskSpec
 
@@ -96,27 +97,21 @@ def task_for(manager: TaskrunPluginManager, run: LoadedRun) -> TaskSpec:
     return dataclasses.replace(task, problem_type=run.problem_type)
 
 
-def infer(run: LoadedRun, texts: list[str], pairs: list[str] | None, batch_size: int) -> np.ndarray:
-    """Logits for every text (and its pair), batched in order of length, truncated to the run's max length."""
+def infer(run: LoadedRun, texts: list[str], pairs: list[str] | None, batch_size: int) -> tuple[np.ndarray, int]:
+    """Logits for every text (and its pair), cut to the run's max length and batched in order of
+    length (each batch padded to its longest); and how many texts were cut."""
     import torch
 
-    encoded = run.tokenizer(texts, pairs, truncation=True, max_length=run.max_length)["input_ids"]
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    encoded, truncated = encode(run.tokenizer, texts, pairs, run.max_length)
+    order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
     logits = np.zeros((len(texts), run.model.config.num_labels), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             index = order[start:start + batch_size]
-            batch = run.tokenizer(
-                [texts[i] for i in index], [pairs[i] for i in index] if pairs else None,
-                truncation=True, max_length=run.max_length, padding=True, return_tensors="pt",
-            )
+            batch = run.tokenizer.pad([{key: values[i] for key, values in encoded.items()} for i in index],
+                                      return_tensors="pt")
             logits[index] = run.model(**batch).logits.float().numpy()
-    return logits
-
-
-def count_truncated(run: LoadedRun, texts: list[str], pairs: list[str] | None) -> int:
-    lengths = [len(ids) for ids in run.tokenizer(texts, pairs)["input_ids"]]
-    return sum(n > run.max_length for n in lengths)
+    return logits, sum(truncated)
 
 
 # -- predict ------------------------------------------------------------------------------------
@@ -195,8 +190,7 @@ def predict(manager: TaskrunPluginManager, run: LoadedRun, inputs: PredictInput,
         row.update(label="", score="")
     truncated = 0
     if keep:
-        logits = infer(run, texts, pairs, batch_size)
-        truncated = count_truncated(run, texts, pairs)
+        logits, truncated = infer(run, texts, pairs, batch_size)
         answer: Predictions = manager.call("taskrun_postprocess", task=task_for(manager, run), config=run.config(),
                                            logits=logits)
         for j, i in enumerate(keep):
@@ -289,11 +283,10 @@ def evaluate_run(manager: TaskrunPluginManager, run: LoadedRun, task_name: str, 
     if (pairs is not None) != run.pair:
         raise DataError(f"the model was trained on {'pairs of texts' if run.pair else 'single texts'}, "
                         f"but {task.name!r} gives {'pairs' if pairs is not None else 'single texts'}.")
-    logits = infer(run, texts, pairs, batch_size)
+    logits, truncated = infer(run, texts, pairs, batch_size)
     predictions = manager.call("taskrun_postprocess", task=task, config=config, logits=logits)
     metrics = merged_metrics(manager, task, predictions, references, model_labels)
     metrics.update(class_figures(predictions.label_ids, references, task, model_labels))
-    truncated = count_truncated(run, texts, pairs)
     if truncated:
         report(f"taskrun: {truncated:,} of {len(texts):,} texts were truncated to {run.max_length} tokens")
     return {"task": task.name, "split": split, "samples": len(texts), "model": str(run.folder), **metrics}

@@ -30,20 +30,21 @@ def glue_dirs(tmp_path_factory):
     return sst2, mrpc
 
 
-@pytest.fixture(scope="module")
-def sentiment_run(tiny_model, glue_dirs, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "sentiment"
-    outcome = run_task("sentiment", "--data-dir", glue_dirs[0], model=tiny_model, output_dir=out, plugins=[])
+def trained(task: str, data_dir, tiny_model, tmp_path_factory):
+    outcome = run_task(task, "--data-dir", data_dir, model=tiny_model, plugins=[],
+                       output_dir=tmp_path_factory.mktemp("runs") / task)
     assert outcome.exit_code == 0, outcome.output + outcome.stderr
     return outcome
+
+
+@pytest.fixture(scope="module")
+def sentiment_run(tiny_model, glue_dirs, tmp_path_factory):
+    return trained("sentiment", glue_dirs[0], tiny_model, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def mrpc_run(tiny_model, glue_dirs, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "mrpc"
-    outcome = run_task("mrpc", "--data-dir", glue_dirs[1], model=tiny_model, output_dir=out, plugins=[])
-    assert outcome.exit_code == 0, outcome.output + outcome.stderr
-    return outcome
+    return trained("mrpc", glue_dirs[1], tiny_model, tmp_path_factory)
 
 
 def invoke(*args, stdin=None):
