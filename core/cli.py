@@ -113,6 +113,13 @@ def list_tasks(ctx: click.Context, show_plugins: bool, as_json: bool) -> None:
         click.echo(f"warning: plugin {name!r} is broken and left out: {error}", err=True)
 
 
+def _shown(value: Any) -> str:
+    """A hyperparameter as `info` shows it: numbers with :g, None as "model's own"."""
+    if value is None:
+        return "model's own"
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}"
+
+
 def _list_plugins(manager: TaskrunPluginManager, as_json: bool) -> None:
     manager.tasks()  # asking every plugin for its tasks finds those that fail to register
     rows = [{"plugin": p.name, "distribution": p.distribution, "version": p.version, "module": p.module,
@@ -157,7 +164,7 @@ def info(ctx: click.Context, task_name: str) -> None:
         f"  metrics          {', '.join(task.metrics) or 'not declared'}",
         f"  data             {task.data_source or 'not described'}",
         f"  default model    {task.default_model or '(none: --model is required)'}",
-        "  hyperparameters  " + ", ".join(f"{k} {hyper[k]:g}" for k in HYPERPARAMETERS),
+        "  hyperparameters  " + ", ".join(f"{k} {_shown(hyper[k])}" for k in HYPERPARAMETERS),
     ]
     if task.options:
         lines.append("  options")
@@ -357,12 +364,19 @@ def _shared_options(task: TaskSpec) -> list[click.Option]:
         click.Option(["--warmup-ratio"], type=click.FloatRange(0, 1, max_open=True), default=hyper["warmup_ratio"], show_default=True,
                      help="Share of the training steps with a rising learning rate."),
         click.Option(["--weight-decay"], type=click.FloatRange(min=0), default=hyper["weight_decay"], show_default=True),
+        click.Option(["--dropout"], type=click.FloatRange(0, 1, max_open=True), default=hyper["dropout"],
+                     show_default=hyper["dropout"] is not None,
+                     help="Set every dropout probability of the model (default: the model's own)."),
+        click.Option(["--freeze-embeddings/--train-embeddings"], default=hyper["freeze_embeddings"], show_default=True,
+                     help="Keep the pretrained word embeddings fixed: faster, less memory; often no loss on small data."),
         click.Option(["--max-train-samples"], type=click.IntRange(min=1), help="Train on the first N examples only."),
         click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help="Evaluate on the first N examples only."),
         click.Option(["--precision"], type=click.Choice(PRECISIONS), default="auto", show_default=True,
                      help="auto: bf16 where it measurably beats fp32 on this CPU or GPU, fp16 on older GPUs, else fp32."),
         click.Option(["--group-by-length/--no-group-by-length"], default=True, show_default=True,
                      help="Batch training examples of similar length together (less padding, faster)."),
+        click.Option(["--cache/--no-cache"], default=True, show_default=True,
+                     help="Reuse the tokenised data of an earlier run on the same data, tokenizer and settings."),
     ]
     problems = task.problem_types or (task.problem_type,)
     if len(problems) > 1:

@@ -73,6 +73,8 @@ def taskrun_model(task, config, label_names):
             id2label=dict(enumerate(label_names)),
             label2id={name: i for i, name in enumerate(label_names)},
         )
+    if config.dropout is not None:
+        kwargs.update(dropout_settings(config.model_path, config.dropout))
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "newly initialized head, you should train it": we will
     try:
@@ -81,6 +83,16 @@ def taskrun_model(task, config, label_names):
         raise ModelSourceError(f"cannot load model {config.model!r} from {config.model_path}: {exc}") from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+
+
+def dropout_settings(model_path: str, probability: float) -> dict[str, float]:
+    """Every dropout probability in the model's config (`hidden_dropout_prob`, `attention_dropout`,
+    ...), set to `probability`; names differ between architectures, so they are read, not assumed."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_path).to_dict()
+    return {key: probability for key, value in config.items()
+            if "dropout" in key and isinstance(value, float) and not isinstance(value, bool)}
 
 
 @hookimpl(trylast=True)

@@ -15,7 +15,8 @@ from typing import Any
 
 from .errors import TaskrunError
 
-HYPERPARAMETERS = ("epochs", "learning_rate", "batch_size", "max_length", "seed", "warmup_ratio", "weight_decay")
+HYPERPARAMETERS = ("epochs", "learning_rate", "batch_size", "max_length", "seed", "warmup_ratio", "weight_decay",
+                   "dropout", "freeze_embeddings")
 ENTRY_KEYS = {"plugin", "description", "default_model", "hyperparameters"}
 
 

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .cache import cached_preprocess
 from .data import class_names
 from .errors import DataError, ModelSourceError, OutputExistsError, PluginError, UsageError
 from .hardware import resolve_precision
@@ -334,11 +335,13 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     if config.max_length > limit:
         report(f"taskrun: --max-length {config.max_length} is more than this model takes; using {limit}")
         config.max_length = limit
-    tokenized = manager.call("taskrun_preprocess", task=task, config=config, dataset=dataset, tokenizer=tokenizer)
+    tokenized = cached_preprocess(manager, task, config, dataset, tokenizer, report)
     tokenized, truncated = drop_truncation_marks(tokenized, config, report)
     collator = manager.call("taskrun_data_collator", task=task, config=config, tokenizer=tokenizer)
     set_seed(config.seed)
     model = manager.call("taskrun_model", task=task, config=config, label_names=label_names)
+    if config.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
 
     config.output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = config.output_dir.with_name(f".{config.output_dir.name}.partial-{os.getpid()}")
@@ -471,7 +474,7 @@ pipeline_tag: text-classification
 | base model | `{config.model}` |
 | labels | {", ".join(f"`{n}`" for n in label_names) or "one value (regression)"} |
 | data | {task.data_source or "see run_config.json"}; {train["samples"]:,} training and {evaluation["samples"]:,} validation examples |
-| hyperparameters | {config.epochs:g} epoch(s), learning rate {config.learning_rate:g}, batch size {config.batch_size}, max length {config.max_length}, warmup ratio {config.warmup_ratio:g}, weight decay {config.weight_decay:g}, seed {config.seed} |
+| hyperparameters | {config.epochs:g} epoch(s), learning rate {config.learning_rate:g}, batch size {config.batch_size}, max length {config.max_length}, warmup ratio {config.warmup_ratio:g}, weight decay {config.weight_decay:g}, dropout {"model's own" if config.dropout is None else f"{config.dropout:g}"}, word embeddings {"frozen" if config.freeze_embeddings else "trained"}, seed {config.seed} |
 
 ## Validation
 

@@ -90,11 +90,14 @@ class RunConfig:
     seed: int = 42
     warmup_ratio: float = 0.0
     weight_decay: float = 0.0
+    dropout: float | None = None  # every dropout probability of the model's config; None: the model's own
+    freeze_embeddings: bool = False  # keep the input (word) embeddings as pretrained: less to compute and store
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     data_dir: Path | None = None
     precision: str = "auto"
     group_by_length: bool = True
+    cache: bool = True  # reuse tokenised data across runs (taskrun.cache)
     overwrite: bool = False
     problem_type: str | None = None  # --problem, for tasks with a choice; None: the task's own
     threshold: float = 0.5  # multi-label: a label is predicted where its probability reaches this

@@ -117,8 +117,10 @@ def taskrun_tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def taskrun_run(taskrun_tiny_model, tmp_path):
-    """`taskrun_run(TASK, *options, plugins=None, model=None)`: a fast run into a temporary folder."""
+def taskrun_run(taskrun_tiny_model, tmp_path, monkeypatch):
+    """`taskrun_run(TASK, *options, plugins=None, model=None)`: a fast run into a temporary folder,
+    with a tokenised-data cache of its own (never the user's)."""
+    monkeypatch.setenv("TASKRUN_CACHE_DIR", str(tmp_path / "taskrun-cache"))
 
     def run(task: str, *args: Any, plugins: Iterable[Any] | None = None, model: str | Path | None = None,
             output_dir: str | Path | None = None) -> RunOutcome:

@@ -32,9 +32,10 @@ POSITIVE, NEGATIVE = ["good", "great", "lovely", "fine"], ["bad", "awful", "bori
 
 
 @pytest.fixture(autouse=True)
-def _offline_env(monkeypatch):
-    """Every test runs offline, with no plugin of the machine's."""
+def _offline_env(monkeypatch, tmp_path):
+    """Every test runs offline, with no plugin of the machine's and a cache of its own."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TASKRUN_CACHE_DIR", str(tmp_path / "taskrun-cache"))
     monkeypatch.setenv("TASKRUN_PLUGINS", "none")
     monkeypatch.delenv("TASKRUN_TRACEBACK", raising=False)
 
