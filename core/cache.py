@@ -38,7 +38,7 @@ def cache_root() -> Path:
     return Path(base) / "taskrun"
 
 
-def _data_digest(dataset: Any) -> str:
+def data_digest(dataset: Any) -> str:
     """sha256 of every split's name, features and rows (Arrow IPC bytes of the selected rows)."""
     import pyarrow as pa
 
@@ -88,7 +88,7 @@ def _file_hash(module: Any) -> str:
         return "no-source"
 
 
-def fingerprint(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, dataset: Any, tokenizer: Any) -> str:
+def fingerprint(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, data_id: str, tokenizer: Any) -> str:
     """The cache key of one run's tokenised data."""
     paths = {option.key for option in task.options if option.type == "path"}
     settings = {
@@ -98,20 +98,20 @@ def fingerprint(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         "task_options": {k: v for k, v in sorted(config.task_options.items()) if k not in paths},
         "code": _code_digest(manager),
         "tokenizer": _tokenizer_digest(tokenizer),
-        "data": _data_digest(dataset),
+        "data": data_id,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def cached_preprocess(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, dataset: Any, tokenizer: Any,
-                      report: Callable[[str], None]) -> Any:
+                      data_id: str, report: Callable[[str], None]) -> Any:
     """The task's `taskrun_preprocess` answer, from the cache when an entry with the same
-    fingerprint exists, else computed and stored."""
+    fingerprint exists, else computed and stored. `data_id` is `data_digest(dataset)`."""
     if not config.cache:
         return manager.call("taskrun_preprocess", task=task, config=config, dataset=dataset, tokenizer=tokenizer)
     from datasets import DatasetDict, load_from_disk
 
-    key = fingerprint(manager, task, config, dataset, tokenizer)
+    key = fingerprint(manager, task, config, data_id, tokenizer)
     entry = cache_root() / "tokenized" / key
     if (entry / "dataset_dict.json").is_file():
         try:

@@ -377,6 +377,16 @@ def _shared_options(task: TaskSpec) -> list[click.Option]:
                      help="Batch training examples of similar length together (less padding, faster)."),
         click.Option(["--cache/--no-cache"], default=True, show_default=True,
                      help="Reuse the tokenised data of an earlier run on the same data, tokenizer and settings."),
+        click.Option(["--save-every"], default="epoch", show_default=True, callback=_save_every,
+                     help="Checkpoint schedule: epoch, a number of steps, or none."),
+        click.Option(["--keep-checkpoints"], type=click.IntRange(min=1), default=2, show_default=True,
+                     help="How many of the newest complete checkpoints to keep (the best one is kept too)."),
+        click.Option(["--resume"], metavar="auto|CHECKPOINT",
+                     help="Continue an interrupted run: auto takes the newest complete checkpoint in --output-dir."),
+        click.Option(["--force-resume"], is_flag=True,
+                     help="Resume even if the checkpoint was trained on other data, another model or other labels."),
+        click.Option(["--offline"], is_flag=True, expose_value=False, is_eager=True, callback=_go_offline,
+                     help="Never touch the network (as HF_HUB_OFFLINE=1): only local and cached models and data."),
     ]
     problems = task.problem_types or (task.problem_type,)
     if len(problems) > 1:
@@ -392,6 +402,22 @@ def _shared_options(task: TaskSpec) -> list[click.Option]:
         options.append(click.Option(["--data-dir"], type=click.Path(path_type=Path),
                                     help="Read the task's data from this local folder instead of the Hub."))
     return options
+
+
+def _save_every(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """epoch, none (Trainer's "no") or a positive number of steps."""
+    if value in ("epoch", "none"):
+        return "no" if value == "none" else value
+    if value.isdigit() and int(value) > 0:
+        return value
+    raise click.BadParameter("must be epoch, none, or a number of steps", ctx=ctx, param=param)
+
+
+def _go_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from .hub import go_offline
+
+        go_offline()
 
 
 def _task_option(option: TaskOption) -> click.Option:
@@ -438,9 +464,27 @@ def run_group() -> None:
 
 
 def _run_and_report(manager: TaskrunPluginManager, config: RunConfig) -> None:
+    """Run, print the summary. SIGTERM (a scheduler's preemption) is handled as Ctrl-C: the
+    runner cleans up, complete checkpoints stay, and the message says how to continue."""
+    import signal
+
+    from .checkpoints import checkpoint_folder, complete_checkpoints
     from .runner import run
 
-    result = run(manager, config, report=lambda line: click.echo(line, err=True))
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        result = run(manager, config, report=lambda line: click.echo(line, err=True))
+    except KeyboardInterrupt:
+        saved = complete_checkpoints(checkpoint_folder(config.output_dir))
+        click.echo(f"\nInterrupted. Complete checkpoints are kept in {checkpoint_folder(config.output_dir)}: "
+                   "the same command with --resume auto continues from the newest." if saved else
+                   "\nInterrupted before the first checkpoint: nothing was saved.", err=True)
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     click.echo(summary(result.metrics, config, result.seconds))
 
 

@@ -56,3 +56,15 @@ class PluginError(TaskrunError):
     """A plugin that fails to load, conflicts with another, or raises inside a hook."""
 
     exit_code = 4
+
+
+class CheckpointError(TaskrunError):
+    """A checkpoint that cannot be resumed from: incomplete, damaged, unsafe, or from another run."""
+
+    exit_code = 5
+
+
+class TrainingError(TaskrunError):
+    """Training went wrong in a way the settings can fix: a non-finite loss or model."""
+
+    exit_code = 6

@@ -24,6 +24,19 @@ def offline_mode() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
 
 
+def go_offline() -> None:
+    """Offline mode for this process (--offline): the variables huggingface_hub, datasets and
+    transformers read, set before they are imported, and their constants where they already are."""
+    import sys
+
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[name] = "1"
+    if "huggingface_hub.constants" in sys.modules:
+        sys.modules["huggingface_hub.constants"].HF_HUB_OFFLINE = True
+    if "datasets.config" in sys.modules:
+        sys.modules["datasets.config"].HF_HUB_OFFLINE = True
+
+
 def _probe_target() -> tuple[str, int]:
     """The host and port a Hub request would connect to first: the HTTPS proxy if set."""
     proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")

@@ -21,7 +21,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .cache import cached_preprocess
+from .cache import cached_preprocess, data_digest
+from .checkpoints import (CHECKPOINTS, Checkpoint, check_identity, check_safe_to_load, checkpoint_folder,
+                          complete_checkpoints, discard_after, find_resume_point)
 from .data import class_names
 from .errors import DataError, ModelSourceError, OutputExistsError, PluginError, UsageError
 from .hardware import resolve_precision
@@ -42,15 +44,26 @@ class RunResult:
 # -- the output folder ------------------------------------------------------------------------
 
 
-def check_output_dir(path: Path, overwrite: bool) -> None:
-    """Refuse a folder that holds a finished run (unless --overwrite) or files taskrun did not write."""
+def check_output_dir(path: Path, overwrite: bool, resume: str | None = None) -> None:
+    """Refuse a folder that holds a finished run (unless --overwrite), an interrupted run (unless
+    --resume or --overwrite), or files taskrun did not write."""
     if not path.exists():
         return
     if not path.is_dir():
         raise OutputExistsError(f"--output-dir {path} is a file, not a folder.")
-    if not any(path.iterdir()):
+    names = {p.name for p in path.iterdir()}
+    if not names:
         return
     if not (path / RUN_MARKER).is_file():
+        if names == {CHECKPOINTS}:
+            if resume or overwrite:
+                return
+            newest = complete_checkpoints(path / CHECKPOINTS)
+            where = f"its newest complete checkpoint is {newest[-1].path.name}" if newest else "it has no complete checkpoint"
+            raise OutputExistsError(
+                f"--output-dir {path} holds an interrupted run ({where}).",
+                hint="Pass --resume auto to continue it, --overwrite to start again, or choose another --output-dir.",
+            )
         raise OutputExistsError(
             f"--output-dir {path} already holds files that are not a taskrun run; taskrun will not replace them.",
             hint="Choose another --output-dir.",
@@ -61,10 +74,10 @@ def check_output_dir(path: Path, overwrite: bool) -> None:
             hint="Pass --overwrite to replace it, or choose another --output-dir.",
         )
     try:
-        written = set(json.loads((path / RUN_MARKER).read_text(encoding="utf-8"))["files"])
+        written = set(json.loads((path / RUN_MARKER).read_text(encoding="utf-8"))["files"]) | {CHECKPOINTS}
     except (OSError, ValueError, KeyError, TypeError):
         written = None
-    foreign = sorted(p.name for p in path.iterdir() if written is None or p.name not in written)
+    foreign = sorted(name for name in names if written is None or name not in written)
     if foreign:
         raise OutputExistsError(
             f"--output-dir {path} holds files that taskrun did not write ({', '.join(foreign[:5])}); "
@@ -74,7 +87,12 @@ def check_output_dir(path: Path, overwrite: bool) -> None:
 
 
 def _publish(staging: Path, path: Path) -> None:
-    """Move the finished staging folder to `path`, replacing an old run only at the very end."""
+    """Put the finished staging folder at `path` in one step: an atomic exchange with the old
+    folder where the system offers one (Linux renameat2), else two renames. The old folder (a
+    previous run, the checkpoints) is deleted afterwards."""
+    if path.exists() and _exchange(staging, path):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the old folder
+        return
     old = None
     if path.exists():
         old = path.with_name(f".{path.name}.old-{os.getpid()}")
@@ -87,6 +105,23 @@ def _publish(staging: Path, path: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders atomically (renameat2 RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -231,14 +266,16 @@ def _metric_function(manager: TaskrunPluginManager, task: TaskSpec, config: RunC
     return compute
 
 
-def _training_arguments(config: RunConfig, precision: str, staging: Path, train_size: int):
+def _training_arguments(config: RunConfig, precision: str, checkpoints: Path, train_size: int):
     from transformers import TrainingArguments
     import torch
 
     steps_per_epoch = max(1, math.ceil(train_size / config.batch_size))
     total_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
+    save = {"save_strategy": config.save_every} if config.save_every in ("epoch", "no") else \
+        {"save_strategy": "steps", "save_steps": int(config.save_every)}
     return TrainingArguments(
-        output_dir=str(staging),
+        output_dir=str(checkpoints),
         num_train_epochs=config.epochs,
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.batch_size,
@@ -247,7 +284,7 @@ def _training_arguments(config: RunConfig, precision: str, staging: Path, train_
         weight_decay=config.weight_decay,
         seed=config.seed,
         eval_strategy="epoch",
-        save_strategy="no",
+        **save,  # rotation is taskrun's (ManifestCallback): Trainer's could delete the last complete one
         logging_strategy="steps",
         logging_steps=max(1, total_steps // 10),
         report_to="none",
@@ -311,7 +348,7 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     task = resolve_task(manager, config)
     if config.class_weights and task.problem_type != "single-label":
         raise UsageError(f"--class-weights applies to single-label classification, not {task.problem_type}.")
-    check_output_dir(config.output_dir, config.overwrite)
+    check_output_dir(config.output_dir, config.overwrite, config.resume)
     precision = resolve_precision(config.precision)
 
     config.model_path = resolve_model(config.model)  # finds the source (fails fast offline), loads nothing
@@ -325,7 +362,7 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     if counts:
         check_classes(task, counts, label_names, report)
 
-    from transformers import AutoTokenizer, Trainer, set_seed
+    from transformers import AutoTokenizer, set_seed
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(config.model_path)
@@ -335,21 +372,32 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     if config.max_length > limit:
         report(f"taskrun: --max-length {config.max_length} is more than this model takes; using {limit}")
         config.max_length = limit
-    tokenized = cached_preprocess(manager, task, config, dataset, tokenizer, report)
+    data_id = data_digest(dataset)
+    tokenized = cached_preprocess(manager, task, config, dataset, tokenizer, data_id, report)
     tokenized, truncated = drop_truncation_marks(tokenized, config, report)
     collator = manager.call("taskrun_data_collator", task=task, config=config, tokenizer=tokenizer)
+    identity = run_identity(task, config, label_names, data_id)
+    resume_from = _resume_point(config, identity, report)
     set_seed(config.seed)
     model = manager.call("taskrun_model", task=task, config=config, label_names=label_names)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
 
-    config.output_dir.parent.mkdir(parents=True, exist_ok=True)
+    from .training import ManifestCallback, TaskrunTrainer, check_finite_model
+
+    checkpoints = checkpoint_folder(config.output_dir)
+    created = not config.output_dir.exists()
+    if resume_from is None:
+        shutil.rmtree(checkpoints, ignore_errors=True)  # an interrupted run's, replaced (--overwrite)
+    else:
+        discard_after(checkpoints, resume_from.step)
+    checkpoints.mkdir(parents=True, exist_ok=True)
     staging = config.output_dir.with_name(f".{config.output_dir.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        args = _training_arguments(config, precision, staging, len(tokenized["train"]))
+        args = _training_arguments(config, precision, checkpoints, len(tokenized["train"]))
         report(f"taskrun: model {config.model} ({config.model_path}), {precision}, output {config.output_dir}")
-        trainer = Trainer(
+        trainer = TaskrunTrainer(
             model=model,
             args=args,
             train_dataset=tokenized["train"],
@@ -358,10 +406,14 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
             data_collator=collator,
             compute_metrics=_metric_function(manager, task, config, label_names),
             compute_loss_func=balanced_loss(counts) if config.class_weights == "balanced" else None,
+            callbacks=[ManifestCallback(identity, config.keep_checkpoints, _score_function(task))],
         )
         _log_progress_to_stderr(trainer)
-        train_output = trainer.train()
+        if resume_from is not None:
+            report(f"taskrun: resuming from {resume_from.path} (step {resume_from.step})")
+        train_output = trainer.train(resume_from_checkpoint=str(resume_from.path) if resume_from else None)
         final = trainer.predict(tokenized["validation"], metric_key_prefix="eval")
+        check_finite_model(trainer.model)
         trainer.save_model(str(staging))
 
         train_tokens = sum(len(ids) for ids in tokenized["train"]["input_ids"]) * config.epochs
@@ -387,9 +439,56 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
         record["files"] = sorted([p.name for p in staging.iterdir()] + [RUN_MARKER])  # what --overwrite may replace
         _write_json(staging / RUN_MARKER, record)
         _publish(staging, config.output_dir)
+    except BaseException:
+        _keep_only_what_resumes(config.output_dir, created)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RunResult(config.output_dir, metrics, time.monotonic() - started)
+
+
+def run_identity(task: TaskSpec, config: RunConfig, label_names: list[str], data_id: str) -> dict[str, Any]:
+    """What a checkpoint records about its run: what must match to resume it, and the settings
+    whose change only warns."""
+    return {"task": task.name, "problem_type": task.problem_type, "data": data_id, "model": config.model,
+            "labels": label_names, "batch_size": config.batch_size, "learning_rate": config.learning_rate,
+            "epochs": config.epochs, "weight_decay": config.weight_decay, "warmup_ratio": config.warmup_ratio,
+            "seed": config.seed}
+
+
+def _resume_point(config: RunConfig, identity: dict[str, Any], report: Callable[[str], None]) -> Checkpoint | None:
+    """The checkpoint to resume from (checked: complete, same run, safe to load), or None."""
+    if not config.resume:
+        return None
+    checkpoint = find_resume_point(config.output_dir, config.resume, report)
+    if checkpoint is not None:
+        check_identity(checkpoint, identity, config.force_resume, report)
+        check_safe_to_load(checkpoint)
+    return checkpoint
+
+
+def _score_function(task: TaskSpec) -> Callable[[dict[str, float]], dict[str, Any]]:
+    """How a checkpoint's evaluation is scored for "best": the task's first declared metric
+    (higher is better), else the validation loss (lower is better)."""
+
+    def score(evaluation: dict[str, float]) -> dict[str, Any]:
+        for metric in task.metrics:
+            if f"eval_{metric}" in evaluation:
+                return {"name": metric, "value": evaluation[f"eval_{metric}"], "greater_is_better": True}
+        return {"name": "loss", "value": evaluation.get("eval_loss"), "greater_is_better": False}
+
+    return score
+
+
+def _keep_only_what_resumes(output_dir: Path, created: bool) -> None:
+    """After a failed or interrupted run: keep the checkpoints if one is complete (the folder is
+    then an interrupted run, for --resume), else leave no trace of this run."""
+    checkpoints = checkpoint_folder(output_dir)
+    if complete_checkpoints(checkpoints):
+        return
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    if created and output_dir.is_dir() and not any(output_dir.iterdir()):
+        output_dir.rmdir()
 
 
 def _write_json(path: Path, data: Any) -> None:

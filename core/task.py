@@ -98,6 +98,10 @@ class RunConfig:
     precision: str = "auto"
     group_by_length: bool = True
     cache: bool = True  # reuse tokenised data across runs (taskrun.cache)
+    save_every: str = "epoch"  # checkpoints: "epoch", a number of steps, or "none"
+    keep_checkpoints: int = 2  # the newest N complete checkpoints are kept (and the best one)
+    resume: str | None = None  # "auto" (newest complete checkpoint of output_dir) or a checkpoint folder
+    force_resume: bool = False  # resume although the checkpoint's data, model or labels differ
     overwrite: bool = False
     problem_type: str | None = None  # --problem, for tasks with a choice; None: the task's own
     threshold: float = 0.5  # multi-label: a label is predicted where its probability reaches this

@@ -1,0 +1,199 @@
+"""Checkpoints that can be trusted: a manifest written last, checked before any resume.
+
+A run in progress keeps its checkpoints in `OUTPUT/checkpoints/checkpoint-STEP/`, saved by
+Trainer on the schedule of --save-every. After Trainer has written one, taskrun deletes its
+pickled `training_args.bin`, hashes every file and writes `taskrun-manifest.json` (through a
+temporary file and a rename) last: a checkpoint without a readable manifest, or with a file that
+is missing or whose size or sha256 differ from it, is incomplete and never resumed from.
+
+The manifest also records what the run trained on (task, data content, model, labels) and its
+settings, so that a resume with other data, another model or other labels is refused, and the
+evaluation score at that step, so that rotation keeps the best checkpoint as well as the newest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import CheckpointError
+
+CHECKPOINTS = "checkpoints"
+MANIFEST = "taskrun-manifest.json"
+PICKLED_ARGS = "training_args.bin"
+REQUIRED = ("model.safetensors", "trainer_state.json", "optimizer.pt", "scheduler.pt")
+_STEP = re.compile(r"^checkpoint-(\d+)$")
+# What must match to resume, and what may change with a warning.
+MUST_MATCH = ("task", "problem_type", "data", "model", "labels")
+MAY_CHANGE = ("batch_size", "learning_rate", "epochs", "weight_decay", "warmup_ratio", "seed")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    path: Path
+    step: int
+    manifest: dict[str, Any]
+
+
+def checkpoint_folder(output_dir: Path) -> Path:
+    return output_dir / CHECKPOINTS
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, identity: dict[str, Any], score: dict[str, Any] | None) -> None:
+    """Hash every file of a checkpoint and write the manifest last, atomically."""
+    (folder / PICKLED_ARGS).unlink(missing_ok=True)  # a pickle; run_config.json holds the settings
+    files = {str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")}
+    manifest = {"format": 1, "identity": identity, "score": score, "files": files}
+    partial = folder / f".{MANIFEST}.partial"
+    with partial.open("w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=1, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, folder / MANIFEST)
+
+
+def problem_with(folder: Path) -> str | None:
+    """Why `folder` is not a complete checkpoint (naming the file), or None if it is one."""
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        return f"it has no {MANIFEST}: its save did not finish"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{manifest_path} cannot be read ({exc})"
+    for name in REQUIRED:
+        if name not in files:
+            return f"its manifest lists no {name}"
+    if not any(re.fullmatch(r"rng_state(_\d+)?\.pth", name) for name in files):
+        return "its manifest lists no rng_state.pth"
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{path} is missing"
+        size = path.stat().st_size
+        if size != expected["bytes"]:
+            return f"{path} has {size:,} bytes, not the {expected['bytes']:,} its manifest lists (truncated or replaced)"
+        if _sha256(path) != expected["sha256"]:
+            return f"{path} is corrupt: its sha256 differs from its manifest's"
+    return None
+
+
+def _step_folders(root: Path) -> list[tuple[int, Path]]:
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _STEP.match(p.name))]
+    return sorted(found)
+
+
+def load_checkpoint(folder: Path) -> Checkpoint:
+    """A complete checkpoint, or a CheckpointError that names what is wrong with it."""
+    match = _STEP.match(folder.name)
+    if not folder.is_dir() or not match:
+        raise CheckpointError(f"--resume {folder}: not a checkpoint folder (checkpoint-STEP).")
+    problem = problem_with(folder)
+    if problem:
+        raise CheckpointError(f"--resume {folder}: incomplete or damaged checkpoint: {problem}.")
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    return Checkpoint(folder, int(match.group(1)), manifest)
+
+
+def complete_checkpoints(root: Path, report: Callable[[str], None] = lambda line: None) -> list[Checkpoint]:
+    """Every complete checkpoint under `root`, oldest first; each incomplete one is reported."""
+    good = []
+    for step, folder in _step_folders(root):
+        problem = problem_with(folder)
+        if problem:
+            report(f"taskrun: skipping checkpoint {folder}: {problem}")
+        else:
+            good.append(Checkpoint(folder, step, json.loads((folder / MANIFEST).read_text(encoding="utf-8"))))
+    return good
+
+
+def find_resume_point(output_dir: Path, resume: str, report: Callable[[str], None]) -> Checkpoint | None:
+    """--resume auto: the newest complete checkpoint of the output folder (None: there is none,
+    start from the beginning); --resume PATH: that checkpoint, which must be complete."""
+    if resume != "auto":
+        return load_checkpoint(Path(resume))
+    good = complete_checkpoints(checkpoint_folder(output_dir), report)
+    if not good:
+        report(f"taskrun: --resume auto: no complete checkpoint in {checkpoint_folder(output_dir)}; starting from the beginning")
+        return None
+    return good[-1]
+
+
+def check_identity(checkpoint: Checkpoint, identity: dict[str, Any], force: bool, report: Callable[[str], None]) -> None:
+    """Refuse to resume with other data, model or labels (unless `force`); warn about changed settings."""
+    saved = checkpoint.manifest.get("identity", {})
+    differ = [key for key in MUST_MATCH if saved.get(key) != identity.get(key)]
+    if differ:
+        sides = "; ".join(f"{key}: checkpoint {_shown(saved.get(key))}, this run {_shown(identity.get(key))}" for key in differ)
+        if not force:
+            raise CheckpointError(
+                f"{checkpoint.path} was trained on something else than this run ({sides}).",
+                hint="Resume with the same task, data, model and labels, or pass --force-resume to resume anyway.",
+            )
+        report(f"taskrun: warning: --force-resume: resuming {checkpoint.path} although it differs ({sides})")
+    changed = [key for key in MAY_CHANGE if key in saved and saved[key] != identity.get(key)]
+    if changed:
+        report("taskrun: warning: resuming with changed settings: "
+               + ", ".join(f"{key} {saved[key]} -> {identity.get(key)}" for key in changed))
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_safe_to_load(checkpoint: Checkpoint) -> None:
+    """Load every torch file of the checkpoint with weights_only=True (as Trainer will) first, so
+    that a file planted to run code fails here, unexecuted, with its name."""
+    import torch
+    from transformers.trainer_pt_utils import safe_globals
+
+    for path in sorted(p for p in checkpoint.path.iterdir() if p.suffix in (".pt", ".pth", ".bin")):
+        try:
+            with safe_globals():
+                torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{path} cannot be loaded safely, so it was not loaded: {first_line}") from exc
+
+
+def discard_after(root: Path, step: int) -> None:
+    """Remove the checkpoints newer than the one a run resumes from: they belong to the abandoned path."""
+    for later_step, folder in _step_folders(root):
+        if later_step > step:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def rotate(root: Path, keep: int) -> None:
+    """Keep the newest `keep` complete checkpoints and the best-scoring one; delete the rest,
+    incomplete leftovers included. The newest complete checkpoint is never deleted."""
+    good = complete_checkpoints(root)
+    if not good:
+        return
+    kept = {c.path for c in good[-max(1, keep):]}
+    scored = [c for c in good if (c.manifest.get("score") or {}).get("value") is not None]
+    if scored:
+        sign = lambda c: c.manifest["score"]["value"] * (1 if c.manifest["score"]["greater_is_better"] else -1)
+        kept.add(max(scored, key=sign).path)
+    newest = good[-1].step
+    for step, folder in _step_folders(root):
+        if folder not in kept and step <= newest:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""Runs that survive a SIGKILL: resume equals an uninterrupted run, exactly (CPU, same seed).
+
+Every run here is a real `python` process; helpers/killed_taskrun.py kills its own process with
+SIGKILL at a chosen point (a training step, right after a checkpoint is sealed, half-way through
+writing one), so nothing of taskrun's gets to clean up, as on a preempted machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HELPER = Path(__file__).parent / "helpers" / "killed_taskrun.py"
+# 48 training rows, batch 8: 6 steps per epoch, 2 epochs, a checkpoint per epoch (steps 6 and 12).
+STEPS_PER_EPOCH = 6
+
+
+def write_reviews(folder: Path, train_rows: int = 48) -> None:
+    rng = random.Random(0)
+    good, bad = ["good", "great", "lovely", "fine"], ["bad", "awful", "boring", "dull"]
+    for name, rows in (("train.csv", train_rows), ("dev.csv", 16)):
+        lines = ["text,label"] + [f"the movie was {rng.choice(good if i % 2 else bad)} {rng.choice(['today', 'really'])},"
+                                  f"{'pos' if i % 2 else 'neg'}" for i in range(rows)]
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, taskrun_tiny_model) -> Path:
+    folder = tmp_path_factory.mktemp("resume")
+    write_reviews(folder)
+    shutil.copytree(taskrun_tiny_model, folder / "tiny")
+    return folder
+
+
+def taskrun(workdir: Path, output: str, *extra: str, kill: tuple[str, int] | None = None) -> subprocess.CompletedProcess:
+    """`taskrun run custom-csv` in a fresh process (killed at `kill`, if given)."""
+    args = ["run", "custom-csv", "--train", "train.csv", "--validation", "dev.csv", "--model", "tiny", "--epochs", "2",
+            "--batch-size", "8", "--precision", "fp32", "--output-dir", output, *extra]
+    command = [sys.executable, str(HELPER), kill[0], str(kill[1]), *args] if kill else [sys.executable, "-m", "taskrun", *args]
+    env = {**os.environ, "TASKRUN_CACHE_DIR": str(workdir / "cache")}
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(workdir) -> Path:
+    done = taskrun(workdir, "uninterrupted")
+    assert done.returncode == 0, done.stderr
+    return workdir / "uninterrupted"
+
+
+def assert_same_result(run: Path, reference: Path) -> None:
+    from safetensors.torch import load_file
+
+    ours, theirs = load_file(run / "model.safetensors"), load_file(reference / "model.safetensors")
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        assert ours[name].equal(theirs[name]), name
+    ours, theirs = (json.loads((folder / "metrics.json").read_text())["eval"] for folder in (run, reference))
+    for key in ("loss", "accuracy", "macro_f1"):
+        assert ours[key] == theirs[key], key
+    assert not (run / "checkpoints").exists()  # a finished run keeps its result, not its checkpoints
+
+
+@pytest.mark.parametrize("kill, resumes_at", [
+    (("saved", STEPS_PER_EPOCH), STEPS_PER_EPOCH),  # right after the first checkpoint was sealed
+    (("step", STEPS_PER_EPOCH + 2), STEPS_PER_EPOCH),  # in the first steps of the second epoch
+    (("writing", 2 * STEPS_PER_EPOCH), STEPS_PER_EPOCH),  # half-way through writing the last checkpoint
+], ids=["after-save", "early-in-epoch-2", "during-checkpoint-write"])
+def test_resume_after_sigkill_equals_an_uninterrupted_run(workdir, uninterrupted, kill, resumes_at):
+    output = f"killed-{kill[0]}"
+    killed = taskrun(workdir, output, kill=kill)
+    assert killed.returncode == -signal.SIGKILL
+    assert not (workdir / output / "run_config.json").exists()
+
+    again = taskrun(workdir, output)  # the same command without --resume is refused, not restarted
+    assert again.returncode == 2 and "interrupted run" in again.stderr and "--resume auto" in again.stderr
+
+    resumed = taskrun(workdir, output, "--resume", "auto")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {output}/checkpoints/checkpoint-{resumes_at} (step {resumes_at})" in resumed.stderr
+    if kill[0] == "writing":
+        assert f"skipping checkpoint {output}/checkpoints/checkpoint-{2 * STEPS_PER_EPOCH}" in resumed.stderr
+    assert_same_result(workdir / output, uninterrupted)
+
+
+def test_resume_auto_with_nothing_to_resume_starts_from_the_beginning(workdir, uninterrupted):
+    done = taskrun(workdir, "fresh", "--resume", "auto")
+    assert done.returncode == 0, done.stderr
+    assert "no complete checkpoint" in done.stderr
+    assert_same_result(workdir / "fresh", uninterrupted)
