@@ -349,7 +349,6 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     if config.class_weights and task.problem_type != "single-label":
         raise UsageError(f"--class-weights applies to single-label classification, not {task.problem_type}.")
     check_output_dir(config.output_dir, config.overwrite, config.resume)
-    precision = resolve_precision(config.precision)
 
     config.model_path = resolve_model(config.model)  # finds the source (fails fast offline), loads nothing
     dataset, label_names = load_data(manager, task, config)
@@ -385,6 +384,7 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
 
     from .training import ManifestCallback, TaskrunTrainer, check_finite_model
 
+    precision = resolve_precision(config.precision)  # imports torch: after every check that can fail fast
     checkpoints = checkpoint_folder(config.output_dir)
     created = not config.output_dir.exists()
     if resume_from is None:

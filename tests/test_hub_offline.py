@@ -79,3 +79,39 @@ def test_a_full_local_run_makes_no_connection_attempt(cli, tiny_model, sst2_dir,
                  "--epochs", "1", "--max-train-samples", "8", "--precision", "fp32")
     assert result.exit_code == 0, result.output
     assert attempts == []
+
+
+def no_network_run(tmp_path, *args, offline_env: bool):
+    """`taskrun ARGS` in a fresh process whose every connection attempt fails and is counted."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}
+    if offline_env:
+        env["HF_HUB_OFFLINE"] = "1"
+    attempts = tmp_path / "attempts.txt"
+    helper = Path(__file__).parent / "helpers" / "no_network.py"
+    done = subprocess.run([sys.executable, str(helper), str(attempts), *map(str, args)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    return done, [line for line in attempts.read_text().splitlines() if line]
+
+
+@pytest.mark.parametrize("how", ["HF_HUB_OFFLINE=1", "--offline"])
+def test_offline_full_run_makes_zero_connection_attempts(tiny_model, sst2_dir, tmp_path, how):
+    offline = ["--offline"] if how == "--offline" else []
+    done, attempts = no_network_run(tmp_path, "run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir,
+                                    "--output-dir", tmp_path / "run", "--epochs", "1", "--precision", "fp32", *offline,
+                                    offline_env=how == "HF_HUB_OFFLINE=1")
+    assert done.returncode == 0, done.stderr
+    assert attempts == []
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_offline_hub_model_not_cached_fails_at_once_naming_it(sst2_dir, tmp_path):
+    done, attempts = no_network_run(tmp_path, "run", "sentiment", "--model", "someone/not-cached-model", "--data-dir",
+                                    sst2_dir, "--output-dir", tmp_path / "run", "--offline", offline_env=False)
+    assert done.returncode == 3
+    assert "model 'someone/not-cached-model' is not in the local cache" in done.stderr
+    assert attempts == [] and not (tmp_path / "run").exists()
