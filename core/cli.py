@@ -485,7 +485,8 @@ def _run_and_report(manager: TaskrunPluginManager, config: RunConfig) -> None:
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    click.echo(summary(result.metrics, config, result.seconds))
+    if result.main_process:
+        click.echo(summary(result.metrics, config, result.seconds))
 
 
 def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:

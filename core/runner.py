@@ -5,6 +5,12 @@ data (no model is loaded before the data is known to be good), tokenise, collate
 model, train, evaluate, save.
 Everything is written to a hidden staging folder beside the output folder and moved into place
 only when complete, so a failed or interrupted run leaves no half-written output.
+
+Under a distributed launch (`torchrun --nproc_per_node N -m taskrun run ...`, `accelerate launch`)
+every process runs this same function and the Trainer trains one model data-parallel: the local
+main process tokenises first (filling the cache) while the others wait, then they load its cache
+entry; evaluation is gathered over all processes; only the world's main process (rank 0) reports
+progress and writes files (the checkpoints' own files excepted: Trainer has every process write its part).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class RunResult:
     output_dir: Path
     metrics: dict[str, Any]
     seconds: float
+    main_process: bool = True  # False in the other processes of a distributed launch: they write and print nothing
 
 
 # -- the output folder ------------------------------------------------------------------------
@@ -342,9 +349,17 @@ def drop_truncation_marks(tokenized: Any, config: RunConfig, report: Callable[[s
     return tokenized, counts
 
 
+def _is_main_process() -> bool:
+    """False in all but rank 0 of a distributed launch (torchrun and accelerate launch set RANK)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str], None] = lambda line: None) -> RunResult:
     """Fine-tune and evaluate one task; return where the results are. `report` gets progress lines."""
     started = time.monotonic()
+    main = _is_main_process()
+    if not main:
+        report = lambda line: None  # noqa: E731 -- one copy of the progress lines, from rank 0
     task = resolve_task(manager, config)
     if config.class_weights and task.problem_type != "single-label":
         raise UsageError(f"--class-weights applies to single-label classification, not {task.problem_type}.")
@@ -372,7 +387,13 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
         report(f"taskrun: --max-length {config.max_length} is more than this model takes; using {limit}")
         config.max_length = limit
     data_id = data_digest(dataset)
-    tokenized = cached_preprocess(manager, task, config, dataset, tokenizer, data_id, report)
+    precision = resolve_precision(config.precision)  # imports torch: after every check that can fail fast
+    # Made before tokenising: it sets up the process group of a distributed launch, so that the
+    # local main process tokenises (and fills the cache) while the others wait, then load its entry.
+    checkpoints = checkpoint_folder(config.output_dir)
+    args = _training_arguments(config, precision, checkpoints, len(dataset["train"]))
+    with args.main_process_first(desc="tokenising"):
+        tokenized = cached_preprocess(manager, task, config, dataset, tokenizer, data_id, report)
     tokenized, truncated = drop_truncation_marks(tokenized, config, report)
     collator = manager.call("taskrun_data_collator", task=task, config=config, tokenizer=tokenizer)
     identity = run_identity(task, config, label_names, data_id)
@@ -381,21 +402,28 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     model = manager.call("taskrun_model", task=task, config=config, label_names=label_names)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    # The heads average their loss themselves and ignore `num_items_in_batch`, though their forward
+    # takes **kwargs; left to guess, the Trainer would multiply that average by the number of
+    # processes (training and eval loss, and gradients, 2x too large under 2 processes).
+    model.accepts_loss_kwargs = False
 
     from .training import ManifestCallback, TaskrunTrainer, check_finite_model
 
-    precision = resolve_precision(config.precision)  # imports torch: after every check that can fail fast
-    checkpoints = checkpoint_folder(config.output_dir)
     created = not config.output_dir.exists()
-    if resume_from is None:
-        shutil.rmtree(checkpoints, ignore_errors=True)  # an interrupted run's, replaced (--overwrite)
-    else:
-        discard_after(checkpoints, resume_from.step)
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    staging = config.output_dir.with_name(f".{config.output_dir.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
+    with args.main_process_first(local=False, desc="preparing the checkpoints folder"):
+        if main:
+            if resume_from is None:
+                shutil.rmtree(checkpoints, ignore_errors=True)  # an interrupted run's, replaced (--overwrite)
+            else:
+                discard_after(checkpoints, resume_from.step)
+            checkpoints.mkdir(parents=True, exist_ok=True)
+    # One staging folder for all processes of a launch (a sharded save writes a part from each),
+    # made and removed by rank 0 only.
+    launch = os.environ.get("TORCHELASTIC_RUN_ID") or str(os.getpid())
+    staging = config.output_dir.with_name(f".{config.output_dir.name}.partial-{launch}")
+    if main:
+        shutil.rmtree(staging, ignore_errors=True)
     try:
-        args = _training_arguments(config, precision, checkpoints, len(tokenized["train"]))
         report(f"taskrun: model {config.model} ({config.model_path}), {precision}, output {config.output_dir}")
         trainer = TaskrunTrainer(
             model=model,
@@ -412,12 +440,12 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
         if resume_from is not None:
             report(f"taskrun: resuming from {resume_from.path} (step {resume_from.step})")
         train_output = trainer.train(resume_from_checkpoint=str(resume_from.path) if resume_from else None)
-        final = trainer.predict(tokenized["validation"], metric_key_prefix="eval")
+        final = trainer.predict(tokenized["validation"], metric_key_prefix="eval")  # gathered over all processes
         check_finite_model(trainer.model)
-        trainer.save_model(str(staging))
+        trainer.save_model(str(staging))  # every process calls it; rank 0 writes (a sharded save: each its part)
 
         train_tokens = sum(len(ids) for ids in tokenized["train"]["input_ids"]) * config.epochs
-        train_metrics = _strip("train_", train_output.metrics)
+        train_metrics = {"steps": train_output.global_step, **_strip("train_", train_output.metrics)}
         train_metrics["tokens_per_second"] = round(train_tokens / max(train_metrics["runtime"], 1e-9), 1)
         evaluation = {"split": "validation", "samples": len(tokenized["validation"]), **_strip("eval_", final.metrics)}
         predicted = manager.call("taskrun_postprocess", task=task, config=config,
@@ -430,6 +458,8 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
             "truncated": truncated,
             "seconds": round(time.monotonic() - started, 1),
         }
+        if not main:
+            return RunResult(config.output_dir, metrics, time.monotonic() - started, main_process=False)
         metrics["pictures"] = draw_pictures(staging, task, trainer.state.log_history, evaluation)
         _write_json(staging / "metrics.json", metrics)
         text_inputs = [c for c in task.text_columns if c in dataset["train"].column_names]
@@ -440,10 +470,12 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
         _write_json(staging / RUN_MARKER, record)
         _publish(staging, config.output_dir)
     except BaseException:
-        _keep_only_what_resumes(config.output_dir, created)
+        if main:
+            _keep_only_what_resumes(config.output_dir, created)
         raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if main:
+            shutil.rmtree(staging, ignore_errors=True)
     return RunResult(config.output_dir, metrics, time.monotonic() - started)
 
 

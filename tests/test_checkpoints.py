@@ -267,3 +267,16 @@ def test_a_model_with_non_finite_weights_is_never_saved_as_the_result(tmp_path, 
     assert result.exit_code == 6, result.output
     assert "weights unused hold NaN or infinite values; it was not saved" in result.stderr
     assert not (tmp_path / "out" / "model.safetensors").exists() and not (tmp_path / "out" / "run_config.json").exists()
+
+
+def test_publishing_swaps_the_old_result_for_the_new_in_one_step(tmp_path):
+    from taskrun.runner import _exchange, _publish
+
+    old, new = tmp_path / "run", tmp_path / ".run.partial"
+    for folder, text in ((old, "old"), (new, "new")):
+        (folder / "checkpoints").mkdir(parents=True)
+        (folder / "model.safetensors").write_text(text)
+    assert _exchange(new, old)  # Linux: renameat2(RENAME_EXCHANGE), no moment without a result
+    assert (old / "model.safetensors").read_text() == "new" and (new / "model.safetensors").read_text() == "old"
+    _publish(new, old)
+    assert (old / "model.safetensors").read_text() == "old" and not new.exists()

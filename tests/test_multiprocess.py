@@ -1,0 +1,89 @@
+"""`torchrun --nproc_per_node 2 -m taskrun run ...` on CPU (gloo): one model trained data-parallel,
+tokenised once (rank 0 first, the other rank loads the cache entry), written once by rank 0,
+evaluated over both processes, and summarised once."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import sentence
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+                                reason="needs torch.distributed with gloo")
+
+OPTIONS = ("--epochs", "1", "--precision", "fp32")
+
+
+def write_csv(path: Path, count: int, rng: random.Random) -> Path:
+    rows = [f"{sentence(rng, i % 2)},{'pos' if i % 2 else 'neg'}" for i in range(count)]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def mean_cross_entropy(folder: Path, data: Path) -> float:
+    """The saved model's loss on a CSV, computed here in one process."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    lines = data.read_text(encoding="utf-8").splitlines()[1:]
+    texts, labels = zip(*(line.rsplit(",", 1) for line in lines))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    with torch.no_grad():
+        logits = model(**tokenizer(list(texts), padding=True, return_tensors="pt")).logits
+    targets = torch.tensor([model.config.label2id[label] for label in labels])
+    return torch.nn.functional.cross_entropy(logits, targets).item()
+
+
+def test_two_processes_train_one_model_and_write_it_once(tiny_model, tmp_path, cli):
+    rng = random.Random(7)
+    train, dev = write_csv(tmp_path / "train.csv", 40, rng), write_csv(tmp_path / "dev.csv", 16, rng)
+    runs = tmp_path / "runs"
+    out = runs / "out"
+    data = ("custom-csv", "--train", str(train), "--validation", str(dev))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "taskrun", "run", *data, "--model", str(tiny_model), "--output-dir", str(out),
+               "--batch-size", "4", *OPTIONS]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.count("finished in") == 1, done.stdout  # the summary, from rank 0 only
+    assert done.stderr.count("taskrun: task custom-csv") == 1  # progress lines from rank 0 only
+    assert done.stderr.count("Tokenising train: 100%") <= 1  # rank 1 loaded rank 0's cache entry
+
+    assert [p.name for p in runs.iterdir()] == ["out"]  # no staging folder of either rank left
+    metrics = json.loads((out / "metrics.json").read_text())
+    evaluation = metrics["eval"]
+    assert evaluation["samples"] == 16
+    assert sum(map(sum, evaluation["confusion_matrix"]["rows_true_columns_predicted"])) == 16
+    assert [row["support"] for row in evaluation["per_class"].values()] == [8, 8]
+    # The eval loss is the mean over all 16 examples, not over one rank's half, nor scaled by the world size.
+    assert math.isclose(evaluation["loss"], mean_cross_entropy(out, dev), abs_tol=1e-5)
+    assert json.loads((out / "run_config.json").read_text())["files"] == sorted(p.name for p in out.iterdir())
+
+    entries = list((Path(os.environ["TASKRUN_CACHE_DIR"]) / "tokenized").iterdir())
+    assert len(entries) == 1 and not entries[0].name.startswith("."), entries  # tokenised once, by rank 0
+
+    # The same metrics as scoring the saved model in one process: evaluation was gathered over both ranks.
+    scored = cli("eval", out, *data, "--output", tmp_path / "scored.json")
+    assert scored.exit_code == 0, scored.output
+    alone = json.loads((tmp_path / "scored.json").read_text())
+    assert alone["samples"] == 16
+    for name in ("accuracy", "macro_f1"):
+        assert math.isclose(evaluation[name], alone[name], abs_tol=1e-6), name
+    assert evaluation["confusion_matrix"] == alone["confusion_matrix"]
+
+    # Global batch 2 x 4 takes as many optimizer steps as one process with batch size 8.
+    single = cli("run", *data, "--model", tiny_model, "--output-dir", tmp_path / "single", "--batch-size", "8", *OPTIONS)
+    assert single.exit_code == 0, single.output
+    steps = json.loads((tmp_path / "single" / "metrics.json").read_text())["train"]["steps"]
+    assert metrics["train"]["steps"] == steps == math.ceil(40 / 8)
+    assert len(list((Path(os.environ["TASKRUN_CACHE_DIR"]) / "tokenized").iterdir())) == 1  # same fingerprint
