@@ -97,3 +97,25 @@ def test_resume_auto_with_nothing_to_resume_starts_from_the_beginning(workdir, u
     assert done.returncode == 0, done.stderr
     assert "no complete checkpoint" in done.stderr
     assert_same_result(workdir / "fresh", uninterrupted)
+
+
+def test_sigterm_stops_cleanly_and_the_run_resumes(workdir, uninterrupted):
+    """A scheduler's SIGTERM in the second epoch: exit 130 saying how to continue, no staging
+    folder left, the first epoch's checkpoint kept; --resume auto then finishes the run."""
+    args = ["run", "custom-csv", "--train", "train.csv", "--validation", "dev.csv", "--model", "tiny", "--epochs", "2",
+            "--batch-size", "8", "--precision", "fp32", "--output-dir", "terminated"]
+    env = {**os.environ, "TASKRUN_CACHE_DIR": str(workdir / "cache")}
+    process = subprocess.Popen([sys.executable, str(HELPER), "hang", str(STEPS_PER_EPOCH + 2), *args], cwd=workdir,
+                               env=env, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if "taskrun-test: waiting" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == 130
+    assert "Interrupted. Complete checkpoints are kept in terminated/checkpoints" in rest
+    assert sorted(p.name for p in workdir.glob(".terminated*")) == []
+    resumed = taskrun(workdir, "terminated", "--resume", "auto")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"checkpoint-{STEPS_PER_EPOCH} (step {STEPS_PER_EPOCH})" in resumed.stderr
+    assert_same_result(workdir / "terminated", uninterrupted)

@@ -5,11 +5,13 @@
 WHEN is `step` (as training step STEP begins), `saved` (right after checkpoint-STEP's manifest
 is written) or `writing` (half-way through writing checkpoint-STEP's optimizer.pt). A real
 SIGKILL: no exception handler, no atexit, no flush runs, as when a machine is preempted.
+WHEN `hang` does not kill: it waits at training step STEP, for the test to send a signal.
 """
 
 import os
 import signal
 import sys
+import time
 
 import torch
 
@@ -24,11 +26,14 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-if when == "step":
+if when in ("step", "hang"):
     original_step = taskrun.training.TaskrunTrainer.training_step
 
     def training_step(self, *args, **kwargs):
         if self.state.global_step + 1 == step:
+            if when == "hang":
+                print("taskrun-test: waiting", file=sys.stderr, flush=True)
+                time.sleep(600)
             die()
         return original_step(self, *args, **kwargs)
 
