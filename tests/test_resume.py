@@ -69,14 +69,15 @@ def assert_same_result(run: Path, reference: Path) -> None:
     assert not (run / "checkpoints").exists()  # a finished run keeps its result, not its checkpoints
 
 
-@pytest.mark.parametrize("kill, resumes_at", [
-    (("saved", STEPS_PER_EPOCH), STEPS_PER_EPOCH),  # right after the first checkpoint was sealed
-    (("step", STEPS_PER_EPOCH + 2), STEPS_PER_EPOCH),  # in the first steps of the second epoch
-    (("writing", 2 * STEPS_PER_EPOCH), STEPS_PER_EPOCH),  # half-way through writing the last checkpoint
-], ids=["after-save", "early-in-epoch-2", "during-checkpoint-write"])
-def test_resume_after_sigkill_equals_an_uninterrupted_run(workdir, uninterrupted, kill, resumes_at):
-    output = f"killed-{kill[0]}"
-    killed = taskrun(workdir, output, kill=kill)
+@pytest.mark.parametrize("kill, resumes_at, schedule", [
+    (("saved", STEPS_PER_EPOCH), STEPS_PER_EPOCH, []),  # right after the first checkpoint was sealed
+    (("step", STEPS_PER_EPOCH + 2), STEPS_PER_EPOCH, []),  # in the first steps of the second epoch
+    (("writing", 2 * STEPS_PER_EPOCH), STEPS_PER_EPOCH, []),  # half-way through writing the last checkpoint
+    (("step", 7), 4, ["--save-every", "4"]),  # from a checkpoint in the middle of the first epoch
+], ids=["after-save", "early-in-epoch-2", "during-checkpoint-write", "mid-epoch-checkpoint"])
+def test_resume_after_sigkill_equals_an_uninterrupted_run(workdir, uninterrupted, kill, resumes_at, schedule):
+    output = f"killed-{kill[0]}-{resumes_at}"
+    killed = taskrun(workdir, output, *schedule, kill=kill)
     assert killed.returncode == -signal.SIGKILL
     assert not (workdir / output / "run_config.json").exists()
 
@@ -84,7 +85,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(workdir, uninterrupted
         again = taskrun(workdir, output)
         assert again.returncode == 2 and "interrupted run" in again.stderr and "--resume auto" in again.stderr
 
-    resumed = taskrun(workdir, output, "--resume", "auto")
+    resumed = taskrun(workdir, output, *schedule, "--resume", "auto")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from {output}/checkpoints/checkpoint-{resumes_at} (step {resumes_at})" in resumed.stderr
     if kill[0] == "writing":
