@@ -20,6 +20,7 @@ from .errors import TrainingError
 class TaskrunTrainer(Trainer):
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
+        # Reading the flag waits for the step; Trainer's own logging_nan_inf_filter does so already.
         if not bool(loss.detach().isfinite().all()):
             raise TrainingError(
                 f"the training loss became {loss.item()} at step {self.state.global_step + 1} "
