@@ -363,6 +363,8 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
     task = resolve_task(manager, config)
     if config.class_weights and task.problem_type != "single-label":
         raise UsageError(f"--class-weights applies to single-label classification, not {task.problem_type}.")
+    if config.force_resume and not config.resume:
+        raise UsageError("--force-resume only applies with --resume auto or --resume CHECKPOINT.")
     check_output_dir(config.output_dir, config.overwrite, config.resume)
 
     config.model_path = resolve_model(config.model)  # finds the source (fails fast offline), loads nothing

@@ -192,6 +192,8 @@ def test_resume_with_another_model_is_refused_unless_forced(interrupted, taskrun
 def test_an_interrupted_run_is_not_resumed_or_replaced_without_being_asked(interrupted, taskrun_tiny_model, monkeypatch):
     result = invoke(interrupted, taskrun_tiny_model, "--output-dir", "out", monkeypatch=monkeypatch)
     assert result.exit_code == 2 and "interrupted run" in result.stderr and "checkpoint-12" in result.stderr
+    result = invoke(interrupted, taskrun_tiny_model, "--output-dir", "out", "--force-resume", monkeypatch=monkeypatch)
+    assert result.exit_code == 2 and "--force-resume only applies with --resume" in result.stderr
     result = invoke(interrupted, taskrun_tiny_model, "--output-dir", "out", "--overwrite", monkeypatch=monkeypatch)
     assert result.exit_code == 0, result.output
     assert "resuming" not in result.stderr and (interrupted / "out" / "run_config.json").is_file()
