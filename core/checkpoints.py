@@ -67,8 +67,11 @@ def write_manifest(folder: Path, identity: dict[str, Any], score: dict[str, Any]
     os.replace(partial, folder / MANIFEST)
 
 
-def problem_with(folder: Path) -> str | None:
-    """Why `folder` is not a complete checkpoint (naming the file), or None if it is one."""
+def problem_with(folder: Path, hashes: bool = True) -> str | None:
+    """Why `folder` is not a complete checkpoint (naming the file), or None if it is one.
+
+    `hashes=False` checks the manifest, and each file's presence and size, but reads no file:
+    enough to tell a save that did not finish, for rotation and messages; a resume checks all."""
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         return f"it has no {MANIFEST}: its save did not finish"
@@ -89,7 +92,7 @@ def problem_with(folder: Path) -> str | None:
         size = path.stat().st_size
         if size != expected["bytes"]:
             return f"{path} has {size:,} bytes, not the {expected['bytes']:,} its manifest lists (truncated or replaced)"
-        if _sha256(path) != expected["sha256"]:
+        if hashes and _sha256(path) != expected["sha256"]:
             return f"{path} is corrupt: its sha256 differs from its manifest's"
     return None
 
@@ -113,11 +116,13 @@ def load_checkpoint(folder: Path) -> Checkpoint:
     return Checkpoint(folder, int(match.group(1)), manifest)
 
 
-def complete_checkpoints(root: Path, report: Callable[[str], None] = lambda line: None) -> list[Checkpoint]:
-    """Every complete checkpoint under `root`, oldest first; each incomplete one is reported."""
+def complete_checkpoints(root: Path, report: Callable[[str], None] = lambda line: None,
+                         hashes: bool = True) -> list[Checkpoint]:
+    """Every complete checkpoint under `root`, oldest first; each incomplete one is reported.
+    `hashes`: as for `problem_with`."""
     good = []
     for step, folder in _step_folders(root):
-        problem = problem_with(folder)
+        problem = problem_with(folder, hashes)
         if problem:
             report(f"taskrun: skipping checkpoint {folder}: {problem}")
         else:
@@ -184,8 +189,9 @@ def discard_after(root: Path, step: int) -> None:
 
 def rotate(root: Path, keep: int) -> None:
     """Keep the newest `keep` complete checkpoints and the best-scoring one; delete the rest,
-    incomplete leftovers included. The newest complete checkpoint is never deleted."""
-    good = complete_checkpoints(root)
+    incomplete leftovers included. The newest complete checkpoint is never deleted. Runs after
+    every save, so it does not re-hash the checkpoints that this run sealed itself."""
+    good = complete_checkpoints(root, hashes=False)
     if not good:
         return
     kept = {c.path for c in good[-max(1, keep):]}

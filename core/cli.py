@@ -478,7 +478,7 @@ def _run_and_report(manager: TaskrunPluginManager, config: RunConfig) -> None:
     try:
         result = run(manager, config, report=lambda line: click.echo(line, err=True))
     except KeyboardInterrupt:
-        saved = complete_checkpoints(checkpoint_folder(config.output_dir))
+        saved = complete_checkpoints(checkpoint_folder(config.output_dir), hashes=False)
         click.echo(f"\nInterrupted. Complete checkpoints are kept in {checkpoint_folder(config.output_dir)}: "
                    "the same command with --resume auto continues from the newest." if saved else
                    "\nInterrupted before the first checkpoint: nothing was saved.", err=True)

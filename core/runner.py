@@ -65,7 +65,7 @@ def check_output_dir(path: Path, overwrite: bool, resume: str | None = None) -> 
         if names == {CHECKPOINTS}:
             if resume or overwrite:
                 return
-            newest = complete_checkpoints(path / CHECKPOINTS)
+            newest = complete_checkpoints(path / CHECKPOINTS, hashes=False)
             where = f"its newest complete checkpoint is {newest[-1].path.name}" if newest else "it has no complete checkpoint"
             raise OutputExistsError(
                 f"--output-dir {path} holds an interrupted run ({where}).",
@@ -518,7 +518,7 @@ def _keep_only_what_resumes(output_dir: Path, created: bool) -> None:
     """After a failed or interrupted run: keep the checkpoints if one is complete (the folder is
     then an interrupted run, for --resume), else leave no trace of this run."""
     checkpoints = checkpoint_folder(output_dir)
-    if complete_checkpoints(checkpoints):
+    if complete_checkpoints(checkpoints, hashes=False):
         return
     shutil.rmtree(checkpoints, ignore_errors=True)
     if created and output_dir.is_dir() and not any(output_dir.iterdir()):

@@ -46,7 +46,7 @@ def invoke(folder: Path, model: Path, *args, plugins=(), monkeypatch=None):
 
 
 @pytest.fixture(scope="module")
-def interrupted_template(tmp_path_factory, taskrun_tiny_model) -> tuple[Path, str]:
+def interrupted_template(tmp_path_factory, taskrun_tiny_model) -> tuple[Path, int, str]:
     folder = tmp_path_factory.mktemp("interrupted")
     write_reviews(folder)
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -103,7 +103,7 @@ def test_resume_auto_skips_any_damaged_file_of_the_newest_checkpoint(interrupted
             chosen = find_resume_point(interrupted / "out", "auto", lines.append)
             assert chosen.step == 6, (name, kind)
             assert len(lines) == 1 and "checkpoint-12" in lines[0], (name, kind)
-            assert name in lines[0] or (name == MANIFEST and MANIFEST in lines[0]), lines[0]
+            assert name in lines[0], lines[0]
             shutil.rmtree(newest)
             shutil.copytree(pristine, newest)
 
