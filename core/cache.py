@@ -64,7 +64,9 @@ def _tokenizer_digest(tokenizer: Any) -> str:
         digest.update(backend.to_str().encode())
     else:
         digest.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
-    settings = {k: v for k, v in tokenizer.init_kwargs.items() if k not in ("name_or_path", "tokenizer_file", "vocab_file")}
+    settings = {
+        k: v for k, v in tokenizer.init_kwargs.items() if k not in ("name_or_path", "tokenizer_file", "vocab_file")
+    }
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
@@ -103,8 +105,15 @@ def fingerprint(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def cached_preprocess(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, dataset: Any, tokenizer: Any,
-                      data_id: str, report: Callable[[str], None]) -> Any:
+def cached_preprocess(
+    manager: TaskrunPluginManager,
+    task: TaskSpec,
+    config: RunConfig,
+    dataset: Any,
+    tokenizer: Any,
+    data_id: str,
+    report: Callable[[str], None],
+) -> Any:
     """The task's `taskrun_preprocess` answer, from the cache when an entry with the same
     fingerprint exists, else computed and stored. `data_id` is `data_digest(dataset)`."""
     if not config.cache:

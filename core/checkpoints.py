@@ -56,8 +56,11 @@ def _sha256(path: Path) -> str:
 def write_manifest(folder: Path, identity: dict[str, Any], score: dict[str, Any] | None) -> None:
     """Hash every file of a checkpoint and write the manifest last, atomically."""
     (folder / PICKLED_ARGS).unlink(missing_ok=True)  # a pickle; run_config.json holds the settings
-    files = {str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")}
+    files = {
+        str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
+    }
     manifest = {"format": 1, "identity": identity, "score": score, "files": files}
     partial = folder / f".{MANIFEST}.partial"
     with partial.open("w", encoding="utf-8") as handle:
@@ -91,7 +94,9 @@ def problem_with(folder: Path, hashes: bool = True) -> str | None:
             return f"{path} is missing"
         size = path.stat().st_size
         if size != expected["bytes"]:
-            return f"{path} has {size:,} bytes, not the {expected['bytes']:,} its manifest lists (truncated or replaced)"
+            return (
+                f"{path} has {size:,} bytes, not the {expected['bytes']:,} its manifest lists (truncated or replaced)"
+            )
         if hashes and _sha256(path) != expected["sha256"]:
             return f"{path} is corrupt: its sha256 differs from its manifest's"
     return None
@@ -116,8 +121,9 @@ def load_checkpoint(folder: Path) -> Checkpoint:
     return Checkpoint(folder, int(match.group(1)), manifest)
 
 
-def complete_checkpoints(root: Path, report: Callable[[str], None] = lambda line: None,
-                         hashes: bool = True) -> list[Checkpoint]:
+def complete_checkpoints(
+    root: Path, report: Callable[[str], None] = lambda line: None, hashes: bool = True
+) -> list[Checkpoint]:
     """Every complete checkpoint under `root`, oldest first; each incomplete one is reported.
     `hashes`: as for `problem_with`."""
     good = []
@@ -137,17 +143,22 @@ def find_resume_point(output_dir: Path, resume: str, report: Callable[[str], Non
         return load_checkpoint(Path(resume))
     good = complete_checkpoints(checkpoint_folder(output_dir), report)
     if not good:
-        report(f"taskrun: --resume auto: no complete checkpoint in {checkpoint_folder(output_dir)}; starting from the beginning")
+        where = checkpoint_folder(output_dir)
+        report(f"taskrun: --resume auto: no complete checkpoint in {where}; starting from the beginning")
         return None
     return good[-1]
 
 
-def check_identity(checkpoint: Checkpoint, identity: dict[str, Any], force: bool, report: Callable[[str], None]) -> None:
+def check_identity(
+    checkpoint: Checkpoint, identity: dict[str, Any], force: bool, report: Callable[[str], None]
+) -> None:
     """Refuse to resume with other data, model or labels (unless `force`); warn about changed settings."""
     saved = checkpoint.manifest.get("identity", {})
     differ = [key for key in MUST_MATCH if saved.get(key) != identity.get(key)]
     if differ:
-        sides = "; ".join(f"{key}: checkpoint {_shown(saved.get(key))}, this run {_shown(identity.get(key))}" for key in differ)
+        sides = "; ".join(
+            f"{key}: checkpoint {_shown(saved.get(key))}, this run {_shown(identity.get(key))}" for key in differ
+        )
         if not force:
             raise CheckpointError(
                 f"{checkpoint.path} was trained on something else than this run ({sides}).",
@@ -156,8 +167,10 @@ def check_identity(checkpoint: Checkpoint, identity: dict[str, Any], force: bool
         report(f"taskrun: warning: --force-resume: resuming {checkpoint.path} although it differs ({sides})")
     changed = [key for key in MAY_CHANGE if key in saved and saved[key] != identity.get(key)]
     if changed:
-        report("taskrun: warning: resuming with changed settings: "
-               + ", ".join(f"{key} {saved[key]} -> {identity.get(key)}" for key in changed))
+        report(
+            "taskrun: warning: resuming with changed settings: "
+            + ", ".join(f"{key} {saved[key]} -> {identity.get(key)}" for key in changed)
+        )
 
 
 def _shown(value: Any) -> str:
@@ -194,11 +207,14 @@ def rotate(root: Path, keep: int) -> None:
     good = complete_checkpoints(root, hashes=False)
     if not good:
         return
-    kept = {c.path for c in good[-max(1, keep):]}
+    kept = {c.path for c in good[-max(1, keep) :]}
     scored = [c for c in good if (c.manifest.get("score") or {}).get("value") is not None]
     if scored:
-        sign = lambda c: c.manifest["score"]["value"] * (1 if c.manifest["score"]["greater_is_better"] else -1)
-        kept.add(max(scored, key=sign).path)
+
+        def signed(c: Checkpoint) -> float:
+            return c.manifest["score"]["value"] * (1 if c.manifest["score"]["greater_is_better"] else -1)
+
+        kept.add(max(scored, key=signed).path)
     newest = good[-1].step
     for step, folder in _step_folders(root):
         if folder not in kept and step <= newest:

@@ -100,13 +100,25 @@ def list_tasks(ctx: click.Context, show_plugins: bool, as_json: bool) -> None:
     rows = []
     for name, spec in manager.tasks().items():
         info = manager.plugins[spec.plugin]
-        rows.append({"task": name, "plugin": spec.plugin, "distribution": info.distribution, "version": info.version,
-                     "problem_type": spec.problem_type, "description": spec.description})
+        rows.append(
+            {
+                "task": name,
+                "plugin": spec.plugin,
+                "distribution": info.distribution,
+                "version": info.version,
+                "problem_type": spec.problem_type,
+                "description": spec.description,
+            }
+        )
     if as_json:
-        click.echo(json.dumps({"tasks": rows, "conflicts": manager.conflicts(), "broken_plugins": manager.broken}, indent=2))
+        click.echo(
+            json.dumps({"tasks": rows, "conflicts": manager.conflicts(), "broken_plugins": manager.broken}, indent=2)
+        )
         return
-    _table(["TASK", "PLUGIN", "PROBLEM", "DESCRIPTION"],
-           [[r["task"], f"{r['plugin']} {r['version']}".strip(), r["problem_type"], r["description"]] for r in rows])
+    _table(
+        ["TASK", "PLUGIN", "PROBLEM", "DESCRIPTION"],
+        [[r["task"], f"{r['plugin']} {r['version']}".strip(), r["problem_type"], r["description"]] for r in rows],
+    )
     for name, providers in manager.conflicts().items():
         click.echo(f"warning: task {name!r} is registered by {' and '.join(providers)}; it cannot run.", err=True)
     for name, error in manager.broken.items():
@@ -122,14 +134,26 @@ def _shown(value: Any) -> str:
 
 def _list_plugins(manager: TaskrunPluginManager, as_json: bool) -> None:
     manager.tasks()  # asking every plugin for its tasks finds those that fail to register
-    rows = [{"plugin": p.name, "distribution": p.distribution, "version": p.version, "module": p.module,
-             "hooks": manager.implemented_hooks(p.name)} for p in manager.plugins.values()]
+    rows = [
+        {
+            "plugin": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "module": p.module,
+            "hooks": manager.implemented_hooks(p.name),
+        }
+        for p in manager.plugins.values()
+    ]
     if as_json:
         click.echo(json.dumps({"plugins": rows, "broken": manager.broken}, indent=2))
         return
-    _table(["PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS"],
-           [[r["plugin"], r["distribution"], r["version"], ", ".join(h.removeprefix("taskrun_") for h in r["hooks"])]
-            for r in rows])
+    _table(
+        ["PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS"],
+        [
+            [r["plugin"], r["distribution"], r["version"], ", ".join(h.removeprefix("taskrun_") for h in r["hooks"])]
+            for r in rows
+        ],
+    )
     if manager.broken:
         click.echo("\nBroken plugins (left out):")
         for name, error in manager.broken.items():
@@ -177,8 +201,13 @@ def info(ctx: click.Context, task_name: str) -> None:
 
 @main.command("new-plugin")
 @click.argument("name")
-@click.option("--directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
-              help="Where to create the package folder taskrun-NAME.")
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to create the package folder taskrun-NAME.",
+)
 @click.pass_context
 @_handle_errors
 def new_plugin(ctx: click.Context, name: str, directory: Path) -> None:
@@ -197,20 +226,33 @@ def new_plugin(ctx: click.Context, name: str, directory: Path) -> None:
 @main.command("predict")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("texts", nargs=-1)
-@click.option("--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="A CSV, TSV or JSON Lines file; its columns are kept and the label and score added.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write CSV, TSV or JSON Lines (by extension) instead of printing a table.")
+@click.option(
+    "--input",
+    "input_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A CSV, TSV or JSON Lines file; its columns are kept and the label and score added.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write CSV, TSV or JSON Lines (by extension) instead of printing a table.",
+)
 @click.option("--text-column", help="--input: the text column [default: the one the model trained on, or text].")
 @click.option("--text-pair-column", help="--input, pair models: the second text column.")
 @click.option("--all-scores", is_flag=True, help="Add the probability of every label.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "jsonl"]), help="--input format, if the extension does not tell.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "tsv", "jsonl"]),
+    help="--input format, if the extension does not tell.",
+)
 @click.option("--encoding", default="utf-8", show_default=True, help="--input encoding.")
 @click.pass_context
 @_handle_errors
-def predict_command(ctx, run_dir, texts, input_file, output, text_column, text_pair_column, all_scores, batch_size,
-                    fmt, encoding) -> None:
+def predict_command(
+    ctx, run_dir, texts, input_file, output, text_column, text_pair_column, all_scores, batch_size, fmt, encoding
+) -> None:
     """Label texts with a finished run's model.
 
     Texts come as arguments, from --input, or one per line on standard input. A pair model
@@ -237,8 +279,7 @@ def predict_command(ctx, run_dir, texts, input_file, output, text_column, text_p
         shown = ", ".join(outcome.empty[:5]) + (" ..." if len(outcome.empty) > 5 else "")
         click.echo(f"taskrun: {len(outcome.empty)} empty text(s) left without a label: {shown}", err=True)
     if outcome.truncated:
-        click.echo(f"taskrun: {outcome.truncated} text(s) longer than {run.max_length} tokens were truncated",
-                   err=True)
+        click.echo(f"taskrun: {outcome.truncated} text(s) longer than {run.max_length} tokens were truncated", err=True)
     if output:
         inference.write_rows(outcome.rows, output)
         click.echo(f"taskrun: {len(outcome.rows)} prediction(s) written to {output}", err=True)
@@ -255,10 +296,18 @@ def _prediction_table(outcome: Any) -> None:
 
     pairs = outcome.pairs or [None] * len(outcome.texts)
     extra = sorted({key for row in outcome.rows for key in row if key.startswith("score_")})
-    _table(["LABEL", "SCORE", *(key.upper() for key in extra), "TEXT"],
-           [[row["label"], number(row["score"]), *(number(row.get(key)) for key in extra),
-             short(text if pair is None else f"{text} | {pair}")]
-            for row, text, pair in zip(outcome.rows, outcome.texts, pairs)])
+    _table(
+        ["LABEL", "SCORE", *(key.upper() for key in extra), "TEXT"],
+        [
+            [
+                row["label"],
+                number(row["score"]),
+                *(number(row.get(key)) for key in extra),
+                short(text if pair is None else f"{text} | {pair}"),
+            ]
+            for row, text, pair in zip(outcome.rows, outcome.texts, pairs)
+        ],
+    )
 
 
 class TaskGroup(click.Group):
@@ -291,8 +340,10 @@ def _own_options(task: TaskSpec, taken: list[click.Parameter]) -> list[click.Opt
         if not option.name.startswith("--") or option.name == "--":
             raise PluginError(f"plugin {task.plugin!r}, task {task.name!r}: option {option.name!r} must start with --.")
         if option.key in names:
-            raise PluginError(f"plugin {task.plugin!r}, task {task.name!r}: option {option.name} clashes with "
-                              f"taskrun's own --{option.key.replace('_', '-')}.")
+            raise PluginError(
+                f"plugin {task.plugin!r}, task {task.name!r}: option {option.name} clashes with "
+                f"taskrun's own --{option.key.replace('_', '-')}."
+            )
         options.append(_task_option(option))
     return options
 
@@ -314,11 +365,18 @@ def _eval_command(task: TaskSpec) -> click.Command:
         click.Option(["--split"], type=click.Choice(["validation", "test"]), default="validation", show_default=True),
         click.Option(["--batch-size"], type=click.IntRange(min=1), default=32, show_default=True),
         click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help="Score the first N examples only."),
-        click.Option(["--output"], type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON."),
+        click.Option(
+            ["--output"], type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON."
+        ),
     ]
     if task.uses_data_dir:
-        params.append(click.Option(["--data-dir"], type=click.Path(path_type=Path),
-                                   help="Read the task's data from this local folder instead of the Hub."))
+        params.append(
+            click.Option(
+                ["--data-dir"],
+                type=click.Path(path_type=Path),
+                help="Read the task's data from this local folder instead of the Hub.",
+            )
+        )
     params += _own_options(task, params)
     own_keys = [o.key for o in task.options]
 
@@ -329,8 +387,9 @@ def _eval_command(task: TaskSpec) -> click.Command:
 
         options = {"task_options": {key: values.pop(key) for key in own_keys}, **values}
         run = inference.load_run(ctx.meta["taskrun.run_dir"])
-        metrics = inference.evaluate_run(_manager(ctx), run, task.name, split, options, batch_size,
-                                         report=lambda line: click.echo(line, err=True))
+        metrics = inference.evaluate_run(
+            _manager(ctx), run, task.name, split, options, batch_size, report=lambda line: click.echo(line, err=True)
+        )
         if output:
             inference.write_atomically(output, json.dumps(metrics, indent=2) + "\n")
         scores = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
@@ -349,58 +408,153 @@ def _shared_options(task: TaskSpec) -> list[click.Option]:
     hyper = {**RUN_DEFAULTS, **task.hyperparameters}
     options = [
         click.Option(
-            ["--model"], default=task.default_model, required=task.default_model is None, show_default=True,
+            ["--model"],
+            default=task.default_model,
+            required=task.default_model is None,
+            show_default=True,
             help="A Hugging Face Hub id, a local model directory, or `embedded` (all-MiniLM-L6-v2, no network).",
         ),
-        click.Option(["--output-dir"], type=click.Path(path_type=Path), default=None,
-                     help=f"Where the model, metrics and settings go. [default: runs/{task.name}-DATE-TIME]"),
+        click.Option(
+            ["--output-dir"],
+            type=click.Path(path_type=Path),
+            default=None,
+            help=f"Where the model, metrics and settings go. [default: runs/{task.name}-DATE-TIME]",
+        ),
         click.Option(["--overwrite"], is_flag=True, help="Replace a finished run in --output-dir."),
-        click.Option(["--epochs"], type=click.FloatRange(min=0, min_open=True), default=hyper["epochs"], show_default=True),
-        click.Option(["--learning-rate"], type=click.FloatRange(min=0, min_open=True), default=hyper["learning_rate"], show_default=True),
+        click.Option(
+            ["--epochs"], type=click.FloatRange(min=0, min_open=True), default=hyper["epochs"], show_default=True
+        ),
+        click.Option(
+            ["--learning-rate"],
+            type=click.FloatRange(min=0, min_open=True),
+            default=hyper["learning_rate"],
+            show_default=True,
+        ),
         click.Option(["--batch-size"], type=click.IntRange(min=1), default=hyper["batch_size"], show_default=True),
-        click.Option(["--max-length"], type=click.IntRange(min=8), default=hyper["max_length"], show_default=True,
-                     help="Longer texts are truncated to this many tokens."),
+        click.Option(
+            ["--max-length"],
+            type=click.IntRange(min=8),
+            default=hyper["max_length"],
+            show_default=True,
+            help="Longer texts are truncated to this many tokens.",
+        ),
         click.Option(["--seed"], type=int, default=hyper["seed"], show_default=True),
-        click.Option(["--warmup-ratio"], type=click.FloatRange(0, 1, max_open=True), default=hyper["warmup_ratio"], show_default=True,
-                     help="Share of the training steps with a rising learning rate."),
-        click.Option(["--weight-decay"], type=click.FloatRange(min=0), default=hyper["weight_decay"], show_default=True),
-        click.Option(["--dropout"], type=click.FloatRange(0, 1, max_open=True), default=hyper["dropout"],
-                     show_default=hyper["dropout"] is not None,
-                     help="Set every dropout probability of the model (default: the model's own)."),
-        click.Option(["--freeze-embeddings/--train-embeddings"], default=hyper["freeze_embeddings"], show_default=True,
-                     help="Keep the pretrained word embeddings fixed: faster, less memory; often no loss on small data."),
+        click.Option(
+            ["--warmup-ratio"],
+            type=click.FloatRange(0, 1, max_open=True),
+            default=hyper["warmup_ratio"],
+            show_default=True,
+            help="Share of the training steps with a rising learning rate.",
+        ),
+        click.Option(
+            ["--weight-decay"], type=click.FloatRange(min=0), default=hyper["weight_decay"], show_default=True
+        ),
+        click.Option(
+            ["--dropout"],
+            type=click.FloatRange(0, 1, max_open=True),
+            default=hyper["dropout"],
+            show_default=hyper["dropout"] is not None,
+            help="Set every dropout probability of the model (default: the model's own).",
+        ),
+        click.Option(
+            ["--freeze-embeddings/--train-embeddings"],
+            default=hyper["freeze_embeddings"],
+            show_default=True,
+            help="Keep the pretrained word embeddings fixed: faster, less memory; often no loss on small data.",
+        ),
         click.Option(["--max-train-samples"], type=click.IntRange(min=1), help="Train on the first N examples only."),
         click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help="Evaluate on the first N examples only."),
-        click.Option(["--precision"], type=click.Choice(PRECISIONS), default="auto", show_default=True,
-                     help="auto: bf16 where it measurably beats fp32 on this CPU or GPU, fp16 on older GPUs, else fp32."),
-        click.Option(["--group-by-length/--no-group-by-length"], default=True, show_default=True,
-                     help="Batch training examples of similar length together (less padding, faster)."),
-        click.Option(["--cache/--no-cache"], default=True, show_default=True,
-                     help="Reuse the tokenised data of an earlier run on the same data, tokenizer and settings."),
-        click.Option(["--save-every"], default="epoch", show_default=True, callback=_save_every,
-                     help="Checkpoint schedule: epoch, a number of steps, or none."),
-        click.Option(["--keep-checkpoints"], type=click.IntRange(min=1), default=2, show_default=True,
-                     help="How many of the newest complete checkpoints to keep (the best one is kept too)."),
-        click.Option(["--resume"], metavar="auto|CHECKPOINT",
-                     help="Continue an interrupted run: auto takes the newest complete checkpoint in --output-dir."),
-        click.Option(["--force-resume"], is_flag=True,
-                     help="Resume even if the checkpoint was trained on other data, another model or other labels."),
-        click.Option(["--offline"], is_flag=True, expose_value=False, is_eager=True, callback=_go_offline,
-                     help="Never touch the network (as HF_HUB_OFFLINE=1): only local and cached models and data."),
+        click.Option(
+            ["--precision"],
+            type=click.Choice(PRECISIONS),
+            default="auto",
+            show_default=True,
+            help="auto: bf16 where it measurably beats fp32 on this CPU or GPU, fp16 on older GPUs, else fp32.",
+        ),
+        click.Option(
+            ["--group-by-length/--no-group-by-length"],
+            default=True,
+            show_default=True,
+            help="Batch training examples of similar length together (less padding, faster).",
+        ),
+        click.Option(
+            ["--cache/--no-cache"],
+            default=True,
+            show_default=True,
+            help="Reuse the tokenised data of an earlier run on the same data, tokenizer and settings.",
+        ),
+        click.Option(
+            ["--save-every"],
+            default="epoch",
+            show_default=True,
+            callback=_save_every,
+            help="Checkpoint schedule: epoch, a number of steps, or none.",
+        ),
+        click.Option(
+            ["--keep-checkpoints"],
+            type=click.IntRange(min=1),
+            default=2,
+            show_default=True,
+            help="How many of the newest complete checkpoints to keep (the best one is kept too).",
+        ),
+        click.Option(
+            ["--resume"],
+            metavar="auto|CHECKPOINT",
+            help="Continue an interrupted run: auto takes the newest complete checkpoint in --output-dir.",
+        ),
+        click.Option(
+            ["--force-resume"],
+            is_flag=True,
+            help="Resume even if the checkpoint was trained on other data, another model or other labels.",
+        ),
+        click.Option(
+            ["--offline"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_go_offline,
+            help="Never touch the network (as HF_HUB_OFFLINE=1): only local and cached models and data.",
+        ),
     ]
     problems = task.problem_types or (task.problem_type,)
     if len(problems) > 1:
-        options.append(click.Option(["--problem", "problem_type"], type=click.Choice(problems), default=task.problem_type,
-                                    show_default=True, help="Declare the problem: it is never guessed from the data."))
+        options.append(
+            click.Option(
+                ["--problem", "problem_type"],
+                type=click.Choice(problems),
+                default=task.problem_type,
+                show_default=True,
+                help="Declare the problem: it is never guessed from the data.",
+            )
+        )
     if "multi-label" in problems:
-        options.append(click.Option(["--threshold"], type=click.FloatRange(0, 1), default=0.5, show_default=True,
-                                    help="multi-label: a label is predicted where its probability reaches this."))
+        options.append(
+            click.Option(
+                ["--threshold"],
+                type=click.FloatRange(0, 1),
+                default=0.5,
+                show_default=True,
+                help="multi-label: a label is predicted where its probability reaches this.",
+            )
+        )
     if "single-label" in problems:
-        options.append(click.Option(["--class-weights"], type=click.Choice(["none", "balanced"]), default="none",
-                                    show_default=True, help="balanced: weight the loss by inverse class frequency."))
+        options.append(
+            click.Option(
+                ["--class-weights"],
+                type=click.Choice(["none", "balanced"]),
+                default="none",
+                show_default=True,
+                help="balanced: weight the loss by inverse class frequency.",
+            )
+        )
     if task.uses_data_dir:
-        options.append(click.Option(["--data-dir"], type=click.Path(path_type=Path),
-                                    help="Read the task's data from this local folder instead of the Hub."))
+        options.append(
+            click.Option(
+                ["--data-dir"],
+                type=click.Path(path_type=Path),
+                help="Read the task's data from this local folder instead of the Hub.",
+            )
+        )
     return options
 
 
@@ -421,8 +575,12 @@ def _go_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None
 
 
 def _task_option(option: TaskOption) -> click.Option:
-    kwargs: dict[str, Any] = {"help": option.help, "default": option.default, "required": option.required,
-                              "show_default": option.default is not None}
+    kwargs: dict[str, Any] = {
+        "help": option.help,
+        "default": option.default,
+        "required": option.required,
+        "show_default": option.default is not None,
+    }
     if option.type is bool:
         return click.Option([f"{option.name}/--no-{option.name[2:]}"], **kwargs)
     if isinstance(option.type, tuple):
@@ -451,8 +609,7 @@ def _task_command(task: TaskSpec) -> click.Command:
 
     data = f" Data: {task.data_source}" if task.data_source else ""
     help_text = f"{task.description}\n\nPlugin: {task.plugin}.{data}"
-    return click.Command(task.name, params=shared + own, callback=callback, help=help_text,
-                         short_help=task.description)
+    return click.Command(task.name, params=shared + own, callback=callback, help=help_text, short_help=task.description)
 
 
 @main.group("run", cls=RunGroup)
@@ -479,9 +636,13 @@ def _run_and_report(manager: TaskrunPluginManager, config: RunConfig) -> None:
         result = run(manager, config, report=lambda line: click.echo(line, err=True))
     except KeyboardInterrupt:
         saved = complete_checkpoints(checkpoint_folder(config.output_dir), hashes=False)
-        click.echo(f"\nInterrupted. Complete checkpoints are kept in {checkpoint_folder(config.output_dir)}: "
-                   "the same command with --resume auto continues from the newest." if saved else
-                   "\nInterrupted before the first checkpoint: nothing was saved.", err=True)
+        click.echo(
+            f"\nInterrupted. Complete checkpoints are kept in {checkpoint_folder(config.output_dir)}: "
+            "the same command with --resume auto continues from the newest."
+            if saved
+            else "\nInterrupted before the first checkpoint: nothing was saved.",
+            err=True,
+        )
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -496,17 +657,19 @@ def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:
     train, evaluation = metrics["train"], metrics["eval"]
     scores = "  ".join(f"{k} {v:.4f}" for k, v in scores_of(evaluation).items())
     minutes, secs = divmod(int(round(seconds)), 60)
-    return "\n".join([
-        "",
-        f"taskrun: {metrics['task']} finished in {minutes}m {secs:02d}s",
-        f"  model    {config.model}",
-        f"  train    {train['samples']:,} examples, {config.epochs:g} epoch(s), "
-        f"{train['samples_per_second']:.1f} samples/s, {train['tokens_per_second']:,.0f} tokens/s",
-        f"  eval     {evaluation['samples']:,} validation examples: {scores}",
-        *_per_class_lines(evaluation.get("per_class", {})),
-        f"  output   {config.output_dir}/ (model, tokenizer, metrics.json, run_config.json, README.md)",
-        *([f"  pictures {', '.join(metrics['pictures'])}"] if metrics.get("pictures") else []),
-    ])
+    return "\n".join(
+        [
+            "",
+            f"taskrun: {metrics['task']} finished in {minutes}m {secs:02d}s",
+            f"  model    {config.model}",
+            f"  train    {train['samples']:,} examples, {config.epochs:g} epoch(s), "
+            f"{train['samples_per_second']:.1f} samples/s, {train['tokens_per_second']:,.0f} tokens/s",
+            f"  eval     {evaluation['samples']:,} validation examples: {scores}",
+            *_per_class_lines(evaluation.get("per_class", {})),
+            f"  output   {config.output_dir}/ (model, tokenizer, metrics.json, run_config.json, README.md)",
+            *([f"  pictures {', '.join(metrics['pictures'])}"] if metrics.get("pictures") else []),
+        ]
+    )
 
 
 def _per_class_lines(per_class: dict[str, dict[str, float]]) -> list[str]:
@@ -516,6 +679,8 @@ def _per_class_lines(per_class: dict[str, dict[str, float]]) -> list[str]:
     width = max(12, *(len(name) for name in per_class))
     lines = [f"           {'class':<{width}}  precision  recall  f1      support"]
     for name, row in per_class.items():
-        lines.append(f"           {name:<{width}}  {row['precision']:<9.4f}  {row['recall']:<6.4f}  "
-                     f"{row['f1']:<6.4f}  {row['support']}")
+        lines.append(
+            f"           {name:<{width}}  {row['precision']:<9.4f}  {row['recall']:<6.4f}  "
+            f"{row['f1']:<6.4f}  {row['support']}"
+        )
     return lines

@@ -102,7 +102,8 @@ def read_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8"
     if bad:
         raise DataError(
             f"{path}: {len(bad)} malformed row(s) (header has {len(header)} fields: {', '.join(header)})\n  "
-            + "\n  ".join(bad[:SHOWN_ROWS]) + ("\n  ..." if len(bad) > SHOWN_ROWS else "")
+            + "\n  ".join(bad[:SHOWN_ROWS])
+            + ("\n  ..." if len(bad) > SHOWN_ROWS else "")
         )
     return Table(path, header, rows, lines)
 
@@ -179,11 +180,14 @@ def load_hub_dataset(path: str, name: str | None, instead: str):
             raise HubUnavailableError(
                 f"{what} is not in the local cache and HF_HUB_OFFLINE is set.", hint=instead
             ) from exc
-        raise DataError(f"cannot load {what} from the Hugging Face Hub: {type(exc).__name__}: {exc}",
-                        hint=instead) from exc
+        raise DataError(
+            f"cannot load {what} from the Hugging Face Hub: {type(exc).__name__}: {exc}", hint=instead
+        ) from exc
 
 
-def labelled_dataset(columns: dict[str, list[str]], label_ids: list[int], label_names: list[str], label_column: str = "label"):
+def labelled_dataset(
+    columns: dict[str, list[str]], label_ids: list[int], label_names: list[str], label_column: str = "label"
+):
     """A `datasets.Dataset` of string columns plus a `ClassLabel` label column (-1: no label)."""
     import datasets
 
@@ -212,16 +216,23 @@ def glue_folder_dataset(data_dir: Path, text_columns: dict[str, str], label_colu
         if not path.exists():
             if split == "test":
                 continue
-            raise DataError(f"--data-dir {data_dir}: no {filename} (a GLUE folder holds {', '.join(GLUE_FILES.values())})")
+            raise DataError(
+                f"--data-dir {data_dir}: no {filename} (a GLUE folder holds {', '.join(GLUE_FILES.values())})"
+            )
         table = read_table(path, "tsv")
         for column in text_columns:
             require_column(table, column, "--data-dir")
         labelled = label_column in table.columns
         if split != "test" and not labelled:
             require_column(table, label_column, "--data-dir")
-        ids = [_glue_label(table, i, label_column, label_names) for i in range(len(table.rows))] if labelled \
+        ids = (
+            [_glue_label(table, i, label_column, label_names) for i in range(len(table.rows))]
+            if labelled
             else [-1] * len(table.rows)
-        splits[split] = labelled_dataset({new: table.column(old) for old, new in text_columns.items()}, ids, label_names)
+        )
+        splits[split] = labelled_dataset(
+            {new: table.column(old) for old, new in text_columns.items()}, ids, label_names
+        )
     return datasets.DatasetDict(splits)
 
 

@@ -39,7 +39,9 @@ def taskrun_preprocess(task, config, dataset, tokenizer):
             pairs = batch[columns[1]] if len(columns) == 2 else None
             out, out["truncated"] = encode(tokenizer, batch[columns[0]], pairs, config.max_length)
             if multi_hot:
-                out["labels"] = [[1.0 if i in ids else 0.0 for i in range(num_labels)] for ids in batch[task.label_column]]
+                out["labels"] = [
+                    [1.0 if i in ids else 0.0 for i in range(num_labels)] for ids in batch[task.label_column]
+                ]
             return out
 
         drop = [c for c in data.column_names if c != task.label_column or multi_hot]
@@ -91,8 +93,11 @@ def dropout_settings(model_path: str, probability: float) -> dict[str, float]:
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(model_path).to_dict()
-    return {key: probability for key, value in config.items()
-            if "dropout" in key and isinstance(value, float) and not isinstance(value, bool)}
+    return {
+        key: probability
+        for key, value in config.items()
+        if "dropout" in key and isinstance(value, float) and not isinstance(value, bool)
+    }
 
 
 @hookimpl(trylast=True)

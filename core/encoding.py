@@ -10,13 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 
-def encode(tokenizer: Any, texts: list[str], pairs: list[str] | None, max_length: int) -> tuple[dict[str, list], list[bool]]:
+def encode(
+    tokenizer: Any, texts: list[str], pairs: list[str] | None, max_length: int
+) -> tuple[dict[str, list], list[bool]]:
     """Unpadded encodings of every text (and its pair), cut to `max_length`, and which were cut."""
     encoded = dict(tokenizer(texts, pairs))
     long = [i for i, ids in enumerate(encoded["input_ids"]) if len(ids) > max_length]
     if long:
-        cut = tokenizer([texts[i] for i in long], [pairs[i] for i in long] if pairs is not None else None,
-                        truncation=True, max_length=max_length)
+        cut = tokenizer(
+            [texts[i] for i in long],
+            [pairs[i] for i in long] if pairs is not None else None,
+            truncation=True,
+            max_length=max_length,
+        )
         for key, values in encoded.items():
             for j, i in enumerate(long):
                 values[i] = cut[key][j]

@@ -38,8 +38,10 @@ def bf16_matmul_speedup(rounds: int = 20) -> float:
     moment on a shared machine slows both alike (about 0.2 s in all)."""
     import torch
 
-    pairs = {dtype: (torch.randn(1024, 384, dtype=dtype), torch.randn(384, 1536, dtype=dtype))
-             for dtype in (torch.float32, torch.bfloat16)}
+    pairs = {
+        dtype: (torch.randn(1024, 384, dtype=dtype), torch.randn(384, 1536, dtype=dtype))
+        for dtype in (torch.float32, torch.bfloat16)
+    }
     best = dict.fromkeys(pairs, float("inf"))
     for _ in range(rounds + 1):  # the first round is a warm-up (kernel selection), and counts only if best
         for dtype, (a, b) in pairs.items():

@@ -20,10 +20,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .errors import DataError, ModelSourceError, UsageError
-from .manager import TaskrunPluginManager
 from .data import class_names
 from .encoding import encode
+from .errors import DataError, ModelSourceError, UsageError
+from .manager import TaskrunPluginManager
 from .runner import RUN_MARKER, class_figures, merged_metrics
 from .task import Predictions, RunConfig, TaskSpec
 
@@ -47,7 +47,9 @@ class LoadedRun:
     @property
     def max_length(self) -> int:
         """The length the model was trained with, within what its tokenizer takes."""
-        return min(self.record["max_length"], getattr(self.tokenizer, "model_max_length", None) or self.record["max_length"])
+        return min(
+            self.record["max_length"], getattr(self.tokenizer, "model_max_length", None) or self.record["max_length"]
+        )
 
     @property
     def pair(self) -> bool:
@@ -70,7 +72,6 @@ def load_run(folder: Path) -> LoadedRun:
     if not marker.is_file():
         raise UsageError(f"{folder} is not a taskrun run folder (it has no {RUN_MARKER}).")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     from transformers.utils import logging as hf_logging
 
     try:
@@ -107,9 +108,10 @@ def infer(run: LoadedRun, texts: list[str], pairs: list[str] | None, batch_size:
     logits = np.zeros((len(texts), run.model.config.num_labels), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            batch = run.tokenizer.pad([{key: values[i] for key, values in encoded.items()} for i in index],
-                                      return_tensors="pt")
+            index = order[start : start + batch_size]
+            batch = run.tokenizer.pad(
+                [{key: values[i] for key, values in encoded.items()} for i in index], return_tensors="pt"
+            )
             logits[index] = run.model(**batch).logits.float().numpy()
     return logits, sum(truncated)
 
@@ -144,8 +146,9 @@ def inputs_from_texts(texts: Iterable[str], pair: bool, where: str) -> PredictIn
     return PredictInput(rows, firsts, seconds if pair else None, origin)
 
 
-def inputs_from_file(path: Path, run: LoadedRun, text_column: str | None, pair_column: str | None,
-                     fmt: str | None, encoding: str) -> PredictInput:
+def inputs_from_file(
+    path: Path, run: LoadedRun, text_column: str | None, pair_column: str | None, fmt: str | None, encoding: str
+) -> PredictInput:
     """Rows of a CSV, TSV or JSON Lines file; the text columns default to those the model trained on."""
     from .data import read_table, require_column
 
@@ -177,11 +180,15 @@ class PredictOutcome:
     truncated: int
 
 
-def predict(manager: TaskrunPluginManager, run: LoadedRun, inputs: PredictInput, batch_size: int,
-            all_scores: bool) -> PredictOutcome:
+def predict(
+    manager: TaskrunPluginManager, run: LoadedRun, inputs: PredictInput, batch_size: int, all_scores: bool
+) -> PredictOutcome:
     """Label (and score) every non-empty input; empty ones get no label and are listed."""
-    empty = [i for i, text in enumerate(inputs.texts) if not text.strip()
-             or (inputs.pairs is not None and not inputs.pairs[i].strip())]
+    empty = [
+        i
+        for i, text in enumerate(inputs.texts)
+        if not text.strip() or (inputs.pairs is not None and not inputs.pairs[i].strip())
+    ]
     keep = [i for i in range(len(inputs.texts)) if i not in set(empty)]
     texts = [inputs.texts[i] for i in keep]
     pairs = [inputs.pairs[i] for i in keep] if inputs.pairs is not None else None
@@ -191,8 +198,9 @@ def predict(manager: TaskrunPluginManager, run: LoadedRun, inputs: PredictInput,
     truncated = 0
     if keep:
         logits, truncated = infer(run, texts, pairs, batch_size)
-        answer: Predictions = manager.call("taskrun_postprocess", task=task_for(manager, run), config=run.config(),
-                                           logits=logits)
+        answer: Predictions = manager.call(
+            "taskrun_postprocess", task=task_for(manager, run), config=run.config(), logits=logits
+        )
         for j, i in enumerate(keep):
             rows[i].update(_prediction_columns(run, answer, j, all_scores))
     return PredictOutcome(rows, inputs.texts, inputs.pairs, [inputs.origin[i] for i in empty], truncated)
@@ -223,8 +231,13 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
             buffer.write(json.dumps(row, ensure_ascii=False) + "\n")
     else:
         columns = list(dict.fromkeys(key for row in rows for key in row))
-        writer = csv.DictWriter(buffer, columns, delimiter="\t" if suffix == ".tsv" else ",",
-                                quoting=csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL, escapechar="\\")
+        writer = csv.DictWriter(
+            buffer,
+            columns,
+            delimiter="\t" if suffix == ".tsv" else ",",
+            quoting=csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL,
+            escapechar="\\",
+        )
         writer.writeheader()
         writer.writerows(rows)
     write_atomically(path, buffer.getvalue())
@@ -255,8 +268,15 @@ def write_atomically(path: Path, text: str) -> None:
 # -- eval ---------------------------------------------------------------------------------------
 
 
-def evaluate_run(manager: TaskrunPluginManager, run: LoadedRun, task_name: str, split: str,
-                 options: dict[str, Any], batch_size: int, report: Callable[[str], None]) -> dict[str, Any]:
+def evaluate_run(
+    manager: TaskrunPluginManager,
+    run: LoadedRun,
+    task_name: str,
+    split: str,
+    options: dict[str, Any],
+    batch_size: int,
+    report: Callable[[str], None],
+) -> dict[str, Any]:
     """Score the saved model on a task's split. Labels are matched by name through the saved
     `id2label`; a different label set is an error that shows both."""
     task = dataclasses.replace(manager.task(task_name), problem_type=run.problem_type)
@@ -272,17 +292,22 @@ def evaluate_run(manager: TaskrunPluginManager, run: LoadedRun, task_name: str, 
     if sorted(data_labels) != sorted(model_labels):
         raise DataError(
             f"the model's labels differ from the data's: model {run.label_names}, {task.name} {split} {data_labels}.",
-            hint="Evaluate on a task with the same label set.")
+            hint="Evaluate on a task with the same label set.",
+        )
     references = _references(task, data, data_labels, run.label_names)
     if run.problem_type == "single-label" and (references < 0).any():
-        raise DataError(f"the {split} split of {task.name!r} has {int((references < 0).sum())} unlabelled row(s); "
-                        "it cannot be scored (GLUE's test files have no labels).")
+        raise DataError(
+            f"the {split} split of {task.name!r} has {int((references < 0).sum())} unlabelled row(s); "
+            "it cannot be scored (GLUE's test files have no labels)."
+        )
     columns = [c for c in task.text_columns if c in data.column_names]
     texts = list(data[columns[0]])
     pairs = list(data[columns[1]]) if len(columns) == 2 else None
     if (pairs is not None) != run.pair:
-        raise DataError(f"the model was trained on {'pairs of texts' if run.pair else 'single texts'}, "
-                        f"but {task.name!r} gives {'pairs' if pairs is not None else 'single texts'}.")
+        raise DataError(
+            f"the model was trained on {'pairs of texts' if run.pair else 'single texts'}, "
+            f"but {task.name!r} gives {'pairs' if pairs is not None else 'single texts'}."
+        )
     logits, truncated = infer(run, texts, pairs, batch_size)
     predictions = manager.call("taskrun_postprocess", task=task, config=config, logits=logits)
     metrics = merged_metrics(manager, task, predictions, references, model_labels)

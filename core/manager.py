@@ -177,8 +177,9 @@ class TaskrunPluginManager:
             )
         entry = self.catalogue.get(name)
         if entry is not None and entry.plugin in self.broken:
-            raise PluginError(f"task {name!r} comes from plugin {entry.plugin!r}, which is broken: "
-                              f"{self.broken[entry.plugin]}")
+            raise PluginError(
+                f"task {name!r} comes from plugin {entry.plugin!r}, which is broken: {self.broken[entry.plugin]}"
+            )
         close = difflib.get_close_matches(name, list(tasks), n=1)
         hint = f"Did you mean {close[0]!r}? " if close else ""
         if self.broken:
@@ -223,8 +224,11 @@ class TaskrunPluginManager:
     @staticmethod
     def _culprit(hook: Any, exc: BaseException) -> str:
         """The plugin whose hook function is on the traceback of `exc`."""
-        owners = {impl.function.__code__: impl.plugin_name for impl in hook.get_hookimpls()
-                  if hasattr(impl.function, "__code__")}
+        owners = {
+            impl.function.__code__: impl.plugin_name
+            for impl in hook.get_hookimpls()
+            if hasattr(impl.function, "__code__")
+        }
         tb = exc.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code in owners:

@@ -54,16 +54,24 @@ class F1(evaluate.Metric):
         raise ValueError(f"average must be 'binary' or 'macro', not {average!r}")
 
 
-_MULTI_FEATURES = datasets.Features({"predictions": datasets.Sequence(datasets.Value("int64")),
-                                     "references": datasets.Sequence(datasets.Value("int64"))})
-_REGRESSION_FEATURES = datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("float64")})
+_MULTI_FEATURES = datasets.Features(
+    {
+        "predictions": datasets.Sequence(datasets.Value("int64")),
+        "references": datasets.Sequence(datasets.Value("int64")),
+    }
+)
+_REGRESSION_FEATURES = datasets.Features(
+    {"predictions": datasets.Value("float64"), "references": datasets.Value("float64")}
+)
 
 
 class MultiLabelF1(evaluate.Metric):
     """Micro and macro F1 over multi-hot label vectors (n, num_labels) of 0 and 1."""
 
     def _info(self):
-        return evaluate.MetricInfo(description=self.__doc__, citation="", inputs_description="", features=_MULTI_FEATURES)
+        return evaluate.MetricInfo(
+            description=self.__doc__, citation="", inputs_description="", features=_MULTI_FEATURES
+        )
 
     def _compute(self, predictions, references):
         predictions, references = np.asarray(predictions), np.asarray(references)
@@ -72,22 +80,29 @@ class MultiLabelF1(evaluate.Metric):
         fn = ((1 - predictions) & references).sum(axis=0)
         per_label = [2 * t / (2 * t + p + n) if (2 * t + p + n) else 0.0 for t, p, n in zip(tp, fp, fn)]
         denominator = 2 * tp.sum() + fp.sum() + fn.sum()
-        return {"micro_f1": float(2 * tp.sum() / denominator) if denominator else 0.0,
-                "macro_f1": float(np.mean(per_label))}
+        return {
+            "micro_f1": float(2 * tp.sum() / denominator) if denominator else 0.0,
+            "macro_f1": float(np.mean(per_label)),
+        }
 
 
 class RegressionScores(evaluate.Metric):
     """Pearson and Spearman correlation, mean squared error and its root."""
 
     def _info(self):
-        return evaluate.MetricInfo(description=self.__doc__, citation="", inputs_description="", features=_REGRESSION_FEATURES)
+        return evaluate.MetricInfo(
+            description=self.__doc__, citation="", inputs_description="", features=_REGRESSION_FEATURES
+        )
 
     def _compute(self, predictions, references):
         predictions, references = np.asarray(predictions, dtype=float), np.asarray(references, dtype=float)
         mse = float(np.mean((predictions - references) ** 2))
-        return {"pearson": _correlation(predictions, references),
-                "spearman": _correlation(_ranks(predictions), _ranks(references)),
-                "mse": mse, "rmse": float(np.sqrt(mse))}
+        return {
+            "pearson": _correlation(predictions, references),
+            "spearman": _correlation(_ranks(predictions), _ranks(references)),
+            "mse": mse,
+            "rmse": float(np.sqrt(mse)),
+        }
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

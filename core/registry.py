@@ -15,8 +15,17 @@ from typing import Any
 
 from .errors import TaskrunError
 
-HYPERPARAMETERS = ("epochs", "learning_rate", "batch_size", "max_length", "seed", "warmup_ratio", "weight_decay",
-                   "dropout", "freeze_embeddings")
+HYPERPARAMETERS = (
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "max_length",
+    "seed",
+    "warmup_ratio",
+    "weight_decay",
+    "dropout",
+    "freeze_embeddings",
+)
 ENTRY_KEYS = {"plugin", "description", "default_model", "hyperparameters"}
 
 
@@ -49,8 +58,7 @@ def load_catalogue(path: Path | None = None) -> dict[str, CatalogueEntry]:
         unknown = set(entry) - ENTRY_KEYS
         if unknown or "plugin" not in entry:
             raise TaskrunError(
-                f"{path}: task {name!r} must have 'plugin' and only {sorted(ENTRY_KEYS)}; "
-                f"found {sorted(entry)}"
+                f"{path}: task {name!r} must have 'plugin' and only {sorted(ENTRY_KEYS)}; found {sorted(entry)}"
             )
         hyper = dict(entry.get("hyperparameters", {}))
         bad = set(hyper) - set(HYPERPARAMETERS)

@@ -28,8 +28,16 @@ from typing import Any, Callable
 import numpy as np
 
 from .cache import cached_preprocess, data_digest
-from .checkpoints import (CHECKPOINTS, Checkpoint, check_identity, check_safe_to_load, checkpoint_folder,
-                          complete_checkpoints, discard_after, find_resume_point)
+from .checkpoints import (
+    CHECKPOINTS,
+    Checkpoint,
+    check_identity,
+    check_safe_to_load,
+    checkpoint_folder,
+    complete_checkpoints,
+    discard_after,
+    find_resume_point,
+)
 from .data import class_names
 from .errors import DataError, ModelSourceError, OutputExistsError, PluginError, UsageError
 from .hardware import resolve_precision
@@ -66,7 +74,11 @@ def check_output_dir(path: Path, overwrite: bool, resume: str | None = None) -> 
             if resume or overwrite:
                 return
             newest = complete_checkpoints(path / CHECKPOINTS, hashes=False)
-            where = f"its newest complete checkpoint is {newest[-1].path.name}" if newest else "it has no complete checkpoint"
+            where = (
+                f"its newest complete checkpoint is {newest[-1].path.name}"
+                if newest
+                else "it has no complete checkpoint"
+            )
             raise OutputExistsError(
                 f"--output-dir {path} holds an interrupted run ({where}).",
                 hint="Pass --resume auto to continue it, --overwrite to start again, or choose another --output-dir.",
@@ -163,10 +175,14 @@ def load_data(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig) 
     """Ask the task's plugin for its data; check the splits; apply the sample limits."""
     dataset = manager.call("taskrun_load_dataset", task=task, config=config)
     if dataset is None:
-        raise PluginError(f"plugin {task.plugin!r} gave no data for task {task.name!r} (taskrun_load_dataset returned None).")
+        raise PluginError(
+            f"plugin {task.plugin!r} gave no data for task {task.name!r} (taskrun_load_dataset returned None)."
+        )
     missing = [split for split in ("train", "validation") if split not in dataset]
     if missing:
-        raise PluginError(f"plugin {task.plugin!r}, task {task.name!r}: the dataset has no {' or '.join(missing)} split.")
+        raise PluginError(
+            f"plugin {task.plugin!r}, task {task.name!r}: the dataset has no {' or '.join(missing)} split."
+        )
     _limit(dataset, "train", config.max_train_samples)
     _limit(dataset, "validation", config.max_eval_samples)
     for split in ("train", "validation"):
@@ -183,7 +199,7 @@ def class_counts(task: TaskSpec, train: Any, label_names: list[str]) -> list[int
     labels = train[task.label_column]
     counts = [0] * len(label_names)
     for label in labels:
-        for i in (label if isinstance(label, list) else [label]):
+        for i in label if isinstance(label, list) else [label]:
             if 0 <= i < len(counts):
                 counts[i] += 1
     return counts
@@ -201,8 +217,10 @@ def check_classes(task: TaskSpec, counts: list[int], label_names: list[str], rep
     if present and max(present) >= IMBALANCE_RATIO * min(present):
         total = sum(counts)
         distribution = ", ".join(f"{name} {n} ({n / total:.1%})" for name, n in zip(label_names, counts))
-        report(f"taskrun: warning: the training labels are imbalanced: {distribution}. "
-               "Per-class figures are in metrics.json; --class-weights balanced weights the loss.")
+        report(
+            f"taskrun: warning: the training labels are imbalanced: {distribution}. "
+            "Per-class figures are in metrics.json; --class-weights balanced weights the loss."
+        )
 
 
 def balanced_loss(counts: list[int]):
@@ -215,8 +233,9 @@ def balanced_loss(counts: list[int]):
 
     def loss(outputs, labels, num_items_in_batch=None):
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-        summed = torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights.to(logits.device),
-                                                   reduction="sum")
+        summed = torch.nn.functional.cross_entropy(
+            logits.float(), labels, weight=weights.to(logits.device), reduction="sum"
+        )
         return summed / (num_items_in_batch if num_items_in_batch is not None else len(labels))
 
     return loss
@@ -230,13 +249,19 @@ def first_logits(predictions: Any) -> np.ndarray:
     return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
-def merged_metrics(manager: TaskrunPluginManager, task: TaskSpec, predictions: Predictions, references: np.ndarray,
-                   label_names: list[str]) -> dict[str, float]:
+def merged_metrics(
+    manager: TaskrunPluginManager,
+    task: TaskSpec,
+    predictions: Predictions,
+    references: np.ndarray,
+    label_names: list[str],
+) -> dict[str, float]:
     """Every plugin's metrics, merged (the same name from two plugins is an error); accuracy when
     no plugin reports any for a single-label task."""
     merged: dict[str, float] = {}
-    answers = manager.call("taskrun_metrics", task=task, predictions=predictions, references=references,
-                           label_names=label_names)
+    answers = manager.call(
+        "taskrun_metrics", task=task, predictions=predictions, references=references, label_names=label_names
+    )
     for answer in answers:
         clash = set(merged) & set(answer)
         if clash:
@@ -274,13 +299,16 @@ def _metric_function(manager: TaskrunPluginManager, task: TaskSpec, config: RunC
 
 
 def _training_arguments(config: RunConfig, precision: str, checkpoints: Path, train_size: int):
-    from transformers import TrainingArguments
     import torch
+    from transformers import TrainingArguments
 
     steps_per_epoch = max(1, math.ceil(train_size / config.batch_size))
     total_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
-    save = {"save_strategy": config.save_every} if config.save_every in ("epoch", "no") else \
-        {"save_strategy": "steps", "save_steps": int(config.save_every)}
+    save = (
+        {"save_strategy": config.save_every}
+        if config.save_every in ("epoch", "no")
+        else {"save_strategy": "steps", "save_steps": int(config.save_every)}
+    )
     return TrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=config.epochs,
@@ -313,7 +341,9 @@ def _log_progress_to_stderr(trainer: Any) -> None:
     class StderrProgress(ProgressCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             if state.is_world_process_zero and self.training_bar is not None:
-                shown = {k: f"{v:.4g}" if isinstance(v, float) else v for k, v in (logs or {}).items() if k != "total_flos"}
+                shown = {
+                    k: f"{v:.4g}" if isinstance(v, float) else v for k, v in (logs or {}).items() if k != "total_flos"
+                }
                 self.training_bar.write(str(shown), file=sys.stderr)
 
     trainer.remove_callback(ProgressCallback)
@@ -321,7 +351,7 @@ def _log_progress_to_stderr(trainer: Any) -> None:
 
 
 def _strip(prefix: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in metrics.items()}
+    return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in metrics.items()}
 
 
 def resolve_task(manager: TaskrunPluginManager, config: RunConfig) -> TaskSpec:
@@ -335,7 +365,9 @@ def resolve_task(manager: TaskrunPluginManager, config: RunConfig) -> TaskSpec:
     return dataclasses.replace(task, problem_type=config.problem_type)
 
 
-def drop_truncation_marks(tokenized: Any, config: RunConfig, report: Callable[[str], None]) -> tuple[Any, dict[str, int]]:
+def drop_truncation_marks(
+    tokenized: Any, config: RunConfig, report: Callable[[str], None]
+) -> tuple[Any, dict[str, int]]:
     """Count, report and remove the `truncated` column that the default preprocessing adds."""
     counts = {}
     for split in list(tokenized):
@@ -354,7 +386,9 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str], None] = lambda line: None) -> RunResult:
+def run(
+    manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str], None] = lambda line: None
+) -> RunResult:
     """Fine-tune and evaluate one task; return where the results are. `report` gets progress lines."""
     started = time.monotonic()
     main = _is_main_process()
@@ -450,12 +484,17 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
         train_metrics = {"steps": train_output.global_step, **_strip("train_", train_output.metrics)}
         train_metrics["tokens_per_second"] = round(train_tokens / max(train_metrics["runtime"], 1e-9), 1)
         evaluation = {"split": "validation", "samples": len(tokenized["validation"]), **_strip("eval_", final.metrics)}
-        predicted = manager.call("taskrun_postprocess", task=task, config=config,
-                                 logits=first_logits(final.predictions)).label_ids
+        predicted = manager.call(
+            "taskrun_postprocess", task=task, config=config, logits=first_logits(final.predictions)
+        ).label_ids
         evaluation.update(class_figures(predicted, final.label_ids, task, label_names))
         metrics = {
             "task": task.name,
-            "train": {"samples": len(tokenized["train"]), "label_counts": dict(zip(label_names, counts)), **train_metrics},
+            "train": {
+                "samples": len(tokenized["train"]),
+                "label_counts": dict(zip(label_names, counts)),
+                **train_metrics,
+            },
             "eval": evaluation,
             "truncated": truncated,
             "seconds": round(time.monotonic() - started, 1),
@@ -465,7 +504,9 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
         metrics["pictures"] = draw_pictures(staging, task, trainer.state.log_history, evaluation)
         _write_json(staging / "metrics.json", metrics)
         text_inputs = [c for c in task.text_columns if c in dataset["train"].column_names]
-        (staging / "README.md").write_text(model_card(task, config, metrics, label_names, text_inputs), encoding="utf-8")
+        (staging / "README.md").write_text(
+            model_card(task, config, metrics, label_names, text_inputs), encoding="utf-8"
+        )
         (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; run_config.json has the settings
         record = _run_record(task, config, precision, label_names, text_inputs)
         record["files"] = sorted([p.name for p in staging.iterdir()] + [RUN_MARKER])  # what --overwrite may replace
@@ -484,10 +525,19 @@ def run(manager: TaskrunPluginManager, config: RunConfig, report: Callable[[str]
 def run_identity(task: TaskSpec, config: RunConfig, label_names: list[str], data_id: str) -> dict[str, Any]:
     """What a checkpoint records about its run: what must match to resume it, and the settings
     whose change only warns."""
-    return {"task": task.name, "problem_type": task.problem_type, "data": data_id, "model": config.model,
-            "labels": label_names, "batch_size": config.batch_size, "learning_rate": config.learning_rate,
-            "epochs": config.epochs, "weight_decay": config.weight_decay, "warmup_ratio": config.warmup_ratio,
-            "seed": config.seed}
+    return {
+        "task": task.name,
+        "problem_type": task.problem_type,
+        "data": data_id,
+        "model": config.model,
+        "labels": label_names,
+        "batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+        "epochs": config.epochs,
+        "weight_decay": config.weight_decay,
+        "warmup_ratio": config.warmup_ratio,
+        "seed": config.seed,
+    }
 
 
 def _resume_point(config: RunConfig, identity: dict[str, Any], report: Callable[[str], None]) -> Checkpoint | None:
@@ -529,8 +579,9 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def _run_record(task: TaskSpec, config: RunConfig, precision: str, label_names: list[str],
-                text_inputs: list[str]) -> dict[str, Any]:
+def _run_record(
+    task: TaskSpec, config: RunConfig, precision: str, label_names: list[str], text_inputs: list[str]
+) -> dict[str, Any]:
     """The resolved configuration, with versions, so a run can be understood and repeated."""
     from importlib import metadata
 
@@ -556,8 +607,11 @@ NOT_SCORES = {"split", "samples", "runtime", "samples_per_second", "steps_per_se
 
 def scores_of(evaluation: dict[str, Any]) -> dict[str, float]:
     """The metric values of an evaluation, without timings, counts and nested tables."""
-    return {k: v for k, v in evaluation.items()
-            if k not in NOT_SCORES and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {
+        k: v
+        for k, v in evaluation.items()
+        if k not in NOT_SCORES and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 def draw_pictures(folder: Path, task: TaskSpec, history: list[dict[str, Any]], evaluation: dict[str, Any]) -> list[str]:
@@ -567,8 +621,12 @@ def draw_pictures(folder: Path, task: TaskSpec, history: list[dict[str, Any]], e
     names = []
     if "confusion_matrix" in evaluation:
         matrix = evaluation["confusion_matrix"]
-        confusion_matrix_png(folder / "confusion_matrix.png", matrix["labels"], matrix["rows_true_columns_predicted"],
-                             f"{task.name}: validation ({evaluation['samples']} examples)")
+        confusion_matrix_png(
+            folder / "confusion_matrix.png",
+            matrix["labels"],
+            matrix["rows_true_columns_predicted"],
+            f"{task.name}: validation ({evaluation['samples']} examples)",
+        )
         names.append("confusion_matrix.png")
     scores = [k for k in scores_of(evaluation) if k != "loss"]
     main_metric = next((m for m in task.metrics if m in scores), scores[0] if scores else None)
@@ -577,16 +635,25 @@ def draw_pictures(folder: Path, task: TaskSpec, history: list[dict[str, Any]], e
     return names
 
 
-def model_card(task: TaskSpec, config: RunConfig, metrics: dict[str, Any], label_names: list[str],
-               text_inputs: list[str]) -> str:
+def model_card(
+    task: TaskSpec, config: RunConfig, metrics: dict[str, Any], label_names: list[str], text_inputs: list[str]
+) -> str:
     """README.md for the run folder: what was trained, on what, how well, how to use it."""
     evaluation, train = metrics["eval"], metrics["train"]
     score_rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in scores_of(evaluation).items())
     per_class = evaluation.get("per_class", {})
-    class_rows = "\n".join(f"| {name} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
-                           for name, r in per_class.items())
-    class_table = (f"\n### Per class\n\n| label | precision | recall | F1 | support |\n| --- | --- | --- | --- | --- |\n"
-                   f"{class_rows}\n") if per_class else ""
+    class_rows = "\n".join(
+        f"| {name} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
+        for name, r in per_class.items()
+    )
+    class_table = (
+        (
+            f"\n### Per class\n\n| label | precision | recall | F1 | support |\n| --- | --- | --- | --- | --- |\n"
+            f"{class_rows}\n"
+        )
+        if per_class
+        else ""
+    )
     pictures = "".join(f"\n![{name}]({name})\n" for name in metrics.get("pictures", []))
     if len(text_inputs) == 2:
         example_call = 'classifier({"text": "first sentence", "text_pair": "second sentence"})'

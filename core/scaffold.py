@@ -12,7 +12,7 @@ from .errors import UsageError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
@@ -37,7 +37,7 @@ py-modules = ["{module}"]
 [tool.pytest.ini_options]
 pythonpath = ["."]
 testpaths = ["tests"]
-'''
+"""
 
 MODULE = '''\
 """taskrun plugin: task `{name}`, text classification from a folder with train.csv and dev.csv.
@@ -126,7 +126,7 @@ def test_missing_data_dir_is_a_clear_error(taskrun_run):
     assert "needs --data-dir" in result.stderr
 '''
 
-README = '''\
+README = """\
 # taskrun-{name}
 
 A [taskrun](https://pypi.org/project/taskrun/) task plugin: task `{name}`.
@@ -137,12 +137,28 @@ taskrun list --plugins          # shows {name}
 taskrun run {name} --data-dir tests/data
 python -m pytest
 ```
-'''
+"""
 
-POSITIVE = ["what a lovely day", "the film was great", "really good service", "a nice and fine story",
-            "best meal of the year", "great actor and a good plot", "very nice people", "a really great market"]
-NEGATIVE = ["what an awful day", "the film was bad", "really poor service", "a dull and boring story",
-            "worst meal of the year", "bad actor and a poor plot", "very awful people", "a really bad market"]
+POSITIVE = [
+    "what a lovely day",
+    "the film was great",
+    "really good service",
+    "a nice and fine story",
+    "best meal of the year",
+    "great actor and a good plot",
+    "very nice people",
+    "a really great market",
+]
+NEGATIVE = [
+    "what an awful day",
+    "the film was bad",
+    "really poor service",
+    "a dull and boring story",
+    "worst meal of the year",
+    "bad actor and a poor plot",
+    "very awful people",
+    "a really bad market",
+]
 
 
 def _csv(rows: list[tuple[str, str]]) -> str:

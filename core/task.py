@@ -66,8 +66,7 @@ class TaskSpec:
     def __post_init__(self):
         if self.problem_type not in PROBLEM_TYPES:
             raise ValueError(
-                f"task {self.name!r}: problem_type must be one of {', '.join(PROBLEM_TYPES)}, "
-                f"not {self.problem_type!r}"
+                f"task {self.name!r}: problem_type must be one of {', '.join(PROBLEM_TYPES)}, not {self.problem_type!r}"
             )
         unknown = set(self.problem_types) - set(PROBLEM_TYPES)
         if unknown:

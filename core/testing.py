@@ -47,8 +47,14 @@ def build_tiny_model(folder: str | Path, extra_words: Iterable[str] = ()) -> Pat
         if token not in vocab:
             vocab.append(token)
     BertTokenizer(vocab={token: i for i, token in enumerate(vocab)}, model_max_length=64).save_pretrained(folder)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertModel(config).save_pretrained(folder)
     return folder
 
@@ -88,16 +94,30 @@ def make_manager(plugins: Iterable[Any] | None = None):
     return manager
 
 
-def run_task(task: str, *args: Any, model: str | Path, output_dir: str | Path,
-             plugins: Iterable[Any] | None = None, fast: bool = True) -> RunOutcome:
+def run_task(
+    task: str,
+    *args: Any,
+    model: str | Path,
+    output_dir: str | Path,
+    plugins: Iterable[Any] | None = None,
+    fast: bool = True,
+) -> RunOutcome:
     """Run `taskrun run TASK ARGS...` in this process and return the outcome (never raises)."""
     from click.testing import CliRunner
 
     from .cli import main
 
     output_dir = Path(output_dir)
-    argv = ["run", task, "--model", str(model), "--output-dir", str(output_dir),
-            *(FAST_OPTIONS if fast else ()), *map(str, args)]
+    argv = [
+        "run",
+        task,
+        "--model",
+        str(model),
+        "--output-dir",
+        str(output_dir),
+        *(FAST_OPTIONS if fast else ()),
+        *map(str, args),
+    ]
     result = CliRunner().invoke(main, argv, obj=make_manager(plugins))
     metrics_file = output_dir / "metrics.json"
     return RunOutcome(
@@ -122,9 +142,19 @@ def taskrun_run(taskrun_tiny_model, tmp_path, monkeypatch):
     with a tokenised-data cache of its own (never the user's)."""
     monkeypatch.setenv("TASKRUN_CACHE_DIR", str(tmp_path / "taskrun-cache"))
 
-    def run(task: str, *args: Any, plugins: Iterable[Any] | None = None, model: str | Path | None = None,
-            output_dir: str | Path | None = None) -> RunOutcome:
-        return run_task(task, *args, model=model or taskrun_tiny_model, plugins=plugins,
-                        output_dir=output_dir or tmp_path / f"run-{task}")
+    def run(
+        task: str,
+        *args: Any,
+        plugins: Iterable[Any] | None = None,
+        model: str | Path | None = None,
+        output_dir: str | Path | None = None,
+    ) -> RunOutcome:
+        return run_task(
+            task,
+            *args,
+            model=model or taskrun_tiny_model,
+            plugins=plugins,
+            output_dir=output_dir or tmp_path / f"run-{task}",
+        )
 
     return run

@@ -26,7 +26,7 @@ class TaskrunTrainer(Trainer):
                 f"the training loss became {loss.item()} at step {self.state.global_step + 1} "
                 f"(epoch {self.state.epoch or 0:.2f}); the run stopped and nothing from that step on was saved.",
                 hint="Lower --learning-rate, or check the data and labels; "
-                     "--resume auto continues from the newest checkpoint before it.",
+                "--resume auto continues from the newest checkpoint before it.",
             )
         return loss
 
@@ -46,10 +46,17 @@ class ManifestCallback(TrainerCallback):
             dist.barrier()  # every process has written its own rng_state_N.pth
         if state.is_world_process_zero:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            evaluation = next((entry for entry in reversed(state.log_history)
-                               if "eval_loss" in entry and entry.get("step") == state.global_step), None)
-            write_manifest(folder, {**self.identity, "step": state.global_step},
-                           self.score_of(evaluation) if evaluation else None)
+            evaluation = next(
+                (
+                    entry
+                    for entry in reversed(state.log_history)
+                    if "eval_loss" in entry and entry.get("step") == state.global_step
+                ),
+                None,
+            )
+            write_manifest(
+                folder, {**self.identity, "step": state.global_step}, self.score_of(evaluation) if evaluation else None
+            )
             rotate(Path(args.output_dir), self.keep)
         if dist.is_available() and dist.is_initialized():
             dist.barrier()
@@ -60,5 +67,7 @@ def check_finite_model(model: Any) -> None:
     """Refuse to save a model that holds NaN or infinite weights as a run's result."""
     for name, parameter in model.named_parameters():
         if not bool(parameter.detach().isfinite().all()):
-            raise TrainingError(f"the trained model's weights {name} hold NaN or infinite values; it was not saved.",
-                                hint="Lower --learning-rate, or check the data and labels.")
+            raise TrainingError(
+                f"the trained model's weights {name} hold NaN or infinite values; it was not saved.",
+                hint="Lower --learning-rate, or check the data and labels.",
+            )

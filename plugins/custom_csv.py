@@ -23,10 +23,22 @@ OPTIONS = (
     TaskOption("--text-pair-column", "Second text column, for sentence-pair tasks."),
     TaskOption("--label-column", "Column holding the label.", default="label"),
     TaskOption("--label-delimiter", "multi-label: what separates the labels in a cell.", default=";"),
-    TaskOption("--validation-fraction", "Share of --train held out when there is no --validation.", type=float, default=0.1),
-    TaskOption("--drop-empty", "Drop rows whose text is empty (and say how many) instead of stopping.", type=bool, default=False),
-    TaskOption("--allow-unseen-labels", "Keep validation/test rows whose label training never saw: the label gets an "
-               "output the model never learns, so those rows count as errors.", type=bool, default=False),
+    TaskOption(
+        "--validation-fraction", "Share of --train held out when there is no --validation.", type=float, default=0.1
+    ),
+    TaskOption(
+        "--drop-empty",
+        "Drop rows whose text is empty (and say how many) instead of stopping.",
+        type=bool,
+        default=False,
+    ),
+    TaskOption(
+        "--allow-unseen-labels",
+        "Keep validation/test rows whose label training never saw: the label gets an "
+        "output the model never learns, so those rows count as errors.",
+        type=bool,
+        default=False,
+    ),
     TaskOption("--format", "File format, if the extension does not tell.", type=("csv", "tsv", "jsonl")),
     TaskOption("--encoding", "Text encoding of the files.", default="utf-8"),
 )
@@ -35,14 +47,16 @@ FILE_OPTIONS = {"train": "--train", "validation": "--validation", "test": "--tes
 
 @hookimpl
 def taskrun_register_tasks(register):
-    register(TaskSpec(
-        name=TASK,
-        text_columns=("text", "text_pair"),
-        metrics=("accuracy", "macro_f1", "micro_f1 (multi-label)", "pearson, spearman, rmse (regression)"),
-        options=OPTIONS,
-        problem_types=("single-label", "multi-label", "regression"),
-        data_source="Your files, named by --train, --validation and --test.",
-    ))
+    register(
+        TaskSpec(
+            name=TASK,
+            text_columns=("text", "text_pair"),
+            metrics=("accuracy", "macro_f1", "micro_f1 (multi-label)", "pearson, spearman, rmse (regression)"),
+            options=OPTIONS,
+            problem_types=("single-label", "multi-label", "regression"),
+            data_source="Your files, named by --train, --validation and --test.",
+        )
+    )
 
 
 @hookimpl
@@ -82,11 +96,18 @@ def _read(path, option, opts):
     require_column(table, opts["label_column"], "--label-column")
     empty = [i for i, row in enumerate(table.rows) if any(not row[c].strip() for c in text_columns)]
     if empty and not opts.get("drop_empty"):
-        raise DataError(f"{path}: {len(empty)} row(s) with empty text in {', '.join(map(repr, text_columns))}, "
-                        f"lines {_lines([table.lines[i] for i in empty])}",
-                        hint="Fix the rows, or pass --drop-empty to leave them out.")
+        raise DataError(
+            f"{path}: {len(empty)} row(s) with empty text in {', '.join(map(repr, text_columns))}, "
+            f"lines {_lines([table.lines[i] for i in empty])}",
+            hint="Fix the rows, or pass --drop-empty to leave them out.",
+        )
     if empty:
-        log.warning("%s: dropped %d row(s) with empty text (lines %s)", path, len(empty), _lines([table.lines[i] for i in empty]))
+        log.warning(
+            "%s: dropped %d row(s) with empty text (lines %s)",
+            path,
+            len(empty),
+            _lines([table.lines[i] for i in empty]),
+        )
         keep = sorted(set(range(len(table.rows))) - set(empty))
         table.rows, table.lines = [table.rows[i] for i in keep], [table.lines[i] for i in keep]
     if not table.rows:
@@ -112,11 +133,15 @@ def _labels(table, problem_type, opts):
             except ValueError:
                 bad.append(f"line {line}: {value!r}")
         if bad:
-            raise DataError(f"{table.path}: column {column!r}: {len(bad)} value(s) that are not numbers "
-                            f"(--problem regression): {_lines(bad)}")
+            raise DataError(
+                f"{table.path}: column {column!r}: {len(bad)} value(s) that are not numbers "
+                f"(--problem regression): {_lines(bad)}"
+            )
         return numbers
     if problem_type == "multi-label":
-        return [sorted({part.strip() for part in value.split(opts["label_delimiter"]) if part.strip()}) for value in values]
+        return [
+            sorted({part.strip() for part in value.split(opts["label_delimiter"]) if part.strip()}) for value in values
+        ]
     _refuse_number_spellings(table, column, values)
     return [value.strip() for value in values]
 
@@ -135,8 +160,10 @@ def _refuse_number_spellings(table, column, values):
     for number, seen in spellings.items():
         if len(seen) > 1:
             shown = ", ".join(f"{text!r} (line {line})" for text, line in seen.items())
-            raise DataError(f"{table.path}: column {column!r} writes the label {number:g} in {len(seen)} ways: {shown}",
-                            hint="Labels are compared as text; write each one the same way.")
+            raise DataError(
+                f"{table.path}: column {column!r} writes the label {number:g} in {len(seen)} ways: {shown}",
+                hint="Labels are compared as text; write each one the same way.",
+            )
 
 
 def _label_names(tables, labels, problem_type, opts):
@@ -153,35 +180,47 @@ def _label_names(tables, labels, problem_type, opts):
         if split not in tables:
             continue
         table = tables[split]
-        unseen = [(line, v) for value, line in zip(labels[split], table.lines)
-                  for v in (value if isinstance(value, list) else [value]) if v not in known]
+        unseen = [
+            (line, v)
+            for value, line in zip(labels[split], table.lines)
+            for v in (value if isinstance(value, list) else [value])
+            if v not in known
+        ]
         if unseen and not opts.get("allow_unseen_labels"):
             shown = ", ".join(f"line {line}: {value!r}" for line, value in unseen[:SHOWN])
             raise DataError(
                 f"{table.path}: {len(unseen)} label(s) that the training file does not have ({shown}). "
                 f"Training labels: {', '.join(sorted_label_names(list(known)))}",
-                hint="Pass --allow-unseen-labels to keep them (the model can never predict them).")
+                hint="Pass --allow-unseen-labels to keep them (the model can never predict them).",
+            )
         unseen_all.update(v for _, v in unseen)
     if unseen_all:
-        log.warning("labels not in the training file, kept as classes the model never learns: %s",
-                    ", ".join(sorted(unseen_all)))
+        log.warning(
+            "labels not in the training file, kept as classes the model never learns: %s", ", ".join(sorted(unseen_all))
+        )
     return sorted_label_names(list(known | unseen_all))
 
 
 def _dataset(columns, labels, names, problem_type):
     import datasets
-
     from taskrun.data import labelled_dataset
 
     if problem_type == "regression":
-        features = datasets.Features({**{c: datasets.Value("string") for c in columns}, "label": datasets.Value("float32")})
+        features = datasets.Features(
+            {**{c: datasets.Value("string") for c in columns}, "label": datasets.Value("float32")}
+        )
         return datasets.Dataset.from_dict({**columns, "label": labels}, features=features)
     ids = {name: i for i, name in enumerate(names)}
     if problem_type == "multi-label":
-        features = datasets.Features({**{c: datasets.Value("string") for c in columns},
-                                      "label": datasets.Sequence(datasets.ClassLabel(names=names))})
-        return datasets.Dataset.from_dict({**columns, "label": [[ids[v] for v in value] for value in labels]},
-                                          features=features)
+        features = datasets.Features(
+            {
+                **{c: datasets.Value("string") for c in columns},
+                "label": datasets.Sequence(datasets.ClassLabel(names=names)),
+            }
+        )
+        return datasets.Dataset.from_dict(
+            {**columns, "label": [[ids[v] for v in value] for value in labels]}, features=features
+        )
     return labelled_dataset(columns, [ids[v] for v in labels], names)
 
 
@@ -206,7 +245,6 @@ def taskrun_metrics(task, predictions, references, label_names):
     if task.name != TASK:
         return None
     import numpy as np
-
     from taskrun.metrics import F1, Accuracy, MultiLabelF1, RegressionScores
 
     if task.problem_type == "regression":

@@ -9,14 +9,16 @@ FILE_COLUMNS = {"#1 String": "sentence1", "#2 String": "sentence2"}
 
 @hookimpl
 def taskrun_register_tasks(register):
-    register(TaskSpec(
-        name=TASK,
-        text_columns=("sentence1", "sentence2"),
-        labels=LABELS,
-        metrics=("accuracy", "f1"),
-        uses_data_dir=True,
-        data_source="The Hub's nyu-mll/glue (mrpc), or --data-dir with GLUE's train.tsv, dev.tsv and test.tsv.",
-    ))
+    register(
+        TaskSpec(
+            name=TASK,
+            text_columns=("sentence1", "sentence2"),
+            labels=LABELS,
+            metrics=("accuracy", "f1"),
+            uses_data_dir=True,
+            data_source="The Hub's nyu-mll/glue (mrpc), or --data-dir with GLUE's train.tsv, dev.tsv and test.tsv.",
+        )
+    )
 
 
 @hookimpl
@@ -27,7 +29,9 @@ def taskrun_load_dataset(task, config):
 
     if config.data_dir is not None:
         return glue_folder_dataset(config.data_dir, FILE_COLUMNS, "Quality", list(LABELS))
-    return load_hub_dataset("nyu-mll/glue", "mrpc", instead="Pass --data-dir with a local GLUE MRPC folder (train.tsv, dev.tsv).")
+    return load_hub_dataset(
+        "nyu-mll/glue", "mrpc", instead="Pass --data-dir with a local GLUE MRPC folder (train.tsv, dev.tsv)."
+    )
 
 
 @hookimpl

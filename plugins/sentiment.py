@@ -8,14 +8,17 @@ LABELS = ("negative", "positive")
 
 @hookimpl
 def taskrun_register_tasks(register):
-    register(TaskSpec(
-        name=TASK,
-        text_columns=("sentence",),
-        labels=LABELS,
-        metrics=("accuracy",),
-        uses_data_dir=True,
-        data_source="The Hub's nyu-mll/glue (sst2), or --data-dir with GLUE's SST-2 train.tsv, dev.tsv and test.tsv.",
-    ))
+    register(
+        TaskSpec(
+            name=TASK,
+            text_columns=("sentence",),
+            labels=LABELS,
+            metrics=("accuracy",),
+            uses_data_dir=True,
+            data_source="The Hub's nyu-mll/glue (sst2), or --data-dir with GLUE's SST-2 train.tsv, dev.tsv "
+            "and test.tsv.",
+        )
+    )
 
 
 @hookimpl
@@ -26,7 +29,9 @@ def taskrun_load_dataset(task, config):
 
     if config.data_dir is not None:
         return glue_folder_dataset(config.data_dir, {"sentence": "sentence"}, "label", list(LABELS))
-    return load_hub_dataset("nyu-mll/glue", "sst2", instead="Pass --data-dir with a local GLUE SST-2 folder (train.tsv, dev.tsv).")
+    return load_hub_dataset(
+        "nyu-mll/glue", "sst2", instead="Pass --data-dir with a local GLUE SST-2 folder (train.tsv, dev.tsv)."
+    )
 
 
 @hookimpl

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-CHILD = r'''
+CHILD = r"""
 import csv, json, sys
 from datasets import Dataset
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
@@ -37,29 +37,44 @@ args = TrainingArguments("/tmp/taskrun-speed-probe", num_train_epochs=1, per_dev
 metrics = Trainer(model=model, args=args, train_dataset=ds, processing_class=tok,
                   data_collator=DataCollatorWithPadding(tok)).train().metrics
 print(json.dumps({"samples_per_second": metrics["train_samples_per_second"], "seconds": metrics["train_runtime"]}))
-'''
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=960)
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/glue/MRPC"))
-    parser.add_argument("--settings", nargs="+", default=["32 random fp32", "8 random fp32", "16 group_by_length fp32",
-                                                         "32 group_by_length fp32", "16 group_by_length bf16"],
-                        help='"BATCH SAMPLING PRECISION [compile]", SAMPLING random or group_by_length')
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=[
+            "32 random fp32",
+            "8 random fp32",
+            "16 group_by_length fp32",
+            "32 group_by_length fp32",
+            "16 group_by_length bf16",
+        ],
+        help='"BATCH SAMPLING PRECISION [compile]", SAMPLING random or group_by_length',
+    )
     options = parser.parse_args()
     print(f"| batch | sampling | precision | compile | samples/s | train s |  ({options.pairs} MRPC pairs, 1 epoch)")
     print("| --- | --- | --- | --- | --- | --- |")
     for setting in options.settings:
         batch, sampling, precision, *rest = setting.split()
         compile_ = "1" if rest == ["compile"] else "0"
-        out = subprocess.run([sys.executable, "-c", CHILD, options.data, str(options.pairs), batch, sampling, precision,
-                              compile_], capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, options.data, str(options.pairs), batch, sampling, precision, compile_],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode:
             sys.exit(f"{setting}: failed\n{out.stderr[-2000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {batch} | {sampling} | {precision} | {'yes' if compile_ == '1' else 'no'} | "
-              f"{result['samples_per_second']:.1f} | {result['seconds']:.1f} |", flush=True)
+        print(
+            f"| {batch} | {sampling} | {precision} | {'yes' if compile_ == '1' else 'no'} | "
+            f"{result['samples_per_second']:.1f} | {result['seconds']:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

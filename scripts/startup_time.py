@@ -12,9 +12,11 @@ import time
 
 runs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
 taskrun = shutil.which("taskrun") or sys.exit("taskrun is not on PATH")
-commands = {"python -c pass": [sys.executable, "-c", "pass"],
-            "taskrun --help": [taskrun, "--help"],
-            "taskrun list": [taskrun, "list"]}
+commands = {
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "taskrun --help": [taskrun, "--help"],
+    "taskrun list": [taskrun, "list"],
+}
 times = {name: [] for name in commands}
 for _ in range(runs):
     for name, argv in commands.items():

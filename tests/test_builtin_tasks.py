@@ -24,8 +24,19 @@ def test_mrpc_runs_from_a_glue_folder(cli, tiny_model, mrpc_dir, tmp_path):
 
 def test_sentiment_runs_from_an_sst2_folder(cli, tiny_model, sst2_dir, tmp_path):
     out = tmp_path / "run"
-    result = cli("run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir, "--output-dir", out,
-                 "--max-train-samples", "24", *FAST)
+    result = cli(
+        "run",
+        "sentiment",
+        "--model",
+        tiny_model,
+        "--data-dir",
+        sst2_dir,
+        "--output-dir",
+        out,
+        "--max-train-samples",
+        "24",
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     metrics = assert_finished_run(out, ["negative", "positive"], ["the movie was good", "the plot was awful"])
     assert metrics["train"]["samples"] == 24
@@ -34,8 +45,21 @@ def test_sentiment_runs_from_an_sst2_folder(cli, tiny_model, sst2_dir, tmp_path)
 
 def test_custom_csv_with_string_labels_and_held_out_validation(cli, tiny_model, reviews_csv, tmp_path):
     out = tmp_path / "run"
-    result = cli("run", "custom-csv", "--train", reviews_csv, "--text-column", "review", "--label-column", "stars",
-                 "--model", tiny_model, "--output-dir", out, *FAST)
+    result = cli(
+        "run",
+        "custom-csv",
+        "--train",
+        reviews_csv,
+        "--text-column",
+        "review",
+        "--label-column",
+        "stars",
+        "--model",
+        tiny_model,
+        "--output-dir",
+        out,
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     metrics = assert_finished_run(out, ["five", "one", "three"], ["the movie was good"])
     assert metrics["train"]["samples"] + metrics["eval"]["samples"] == 48
@@ -47,8 +71,12 @@ def test_custom_csv_with_string_labels_and_held_out_validation(cli, tiny_model, 
 
 def test_custom_csv_orders_integer_labels_numerically(cli, tiny_model, tmp_path):
     train = tmp_path / "train.jsonl"
-    train.write_text("".join(json.dumps({"text": f"the movie {w}", "label": n}) + "\n"
-                             for w, n in [("good", 10), ("bad", 2), ("fine", 10), ("dull", 2)] * 4))
+    train.write_text(
+        "".join(
+            json.dumps({"text": f"the movie {w}", "label": n}) + "\n"
+            for w, n in [("good", 10), ("bad", 2), ("fine", 10), ("dull", 2)] * 4
+        )
+    )
     out = tmp_path / "run"
     result = cli("run", "custom-csv", "--train", train, "--model", tiny_model, "--output-dir", out, *FAST)
     assert result.exit_code == 0, result.output
@@ -57,8 +85,21 @@ def test_custom_csv_orders_integer_labels_numerically(cli, tiny_model, tmp_path)
 
 def test_a_finished_run_is_not_overwritten_without_overwrite(cli, tiny_model, sst2_dir, tmp_path):
     out = tmp_path / "run"
-    args = ("run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir, "--output-dir", out,
-            "--max-train-samples", "8", "--max-eval-samples", "8", *FAST)
+    args = (
+        "run",
+        "sentiment",
+        "--model",
+        tiny_model,
+        "--data-dir",
+        sst2_dir,
+        "--output-dir",
+        out,
+        "--max-train-samples",
+        "8",
+        "--max-eval-samples",
+        "8",
+        *FAST,
+    )
     assert cli(*args).exit_code == 0
     first = (out / "metrics.json").read_text()
     refused = cli(*args)
@@ -81,8 +122,21 @@ def test_output_dir_with_foreign_files_is_refused_even_with_overwrite(cli, tiny_
 
 def test_overwrite_never_deletes_files_the_run_did_not_write(cli, tiny_model, sst2_dir, tmp_path):
     out = tmp_path / "run"
-    args = ("run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir, "--output-dir", out,
-            "--max-train-samples", "8", "--max-eval-samples", "8", *FAST)
+    args = (
+        "run",
+        "sentiment",
+        "--model",
+        tiny_model,
+        "--data-dir",
+        sst2_dir,
+        "--output-dir",
+        out,
+        "--max-train-samples",
+        "8",
+        "--max-eval-samples",
+        "8",
+        *FAST,
+    )
     assert cli(*args).exit_code == 0
     (out / "my-notes.txt").write_text("keep me")
     refused = cli(*args, "--overwrite")

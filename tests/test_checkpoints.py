@@ -15,15 +15,26 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from taskrun import hookimpl
 from taskrun.checkpoints import MANIFEST, complete_checkpoints, find_resume_point, rotate, write_manifest
 from taskrun.cli import main
 from taskrun.testing import make_manager
 from test_resume import write_reviews
 
-RUN = ("run", "custom-csv", "--train", "train.csv", "--validation", "dev.csv", "--epochs", "3", "--batch-size", "8",
-       "--precision", "fp32")
+RUN = (
+    "run",
+    "custom-csv",
+    "--train",
+    "train.csv",
+    "--validation",
+    "dev.csv",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "8",
+    "--precision",
+    "fp32",
+)
 
 
 class MetricsFailAtThirdEvaluation:
@@ -52,8 +63,14 @@ def interrupted_template(tmp_path_factory, taskrun_tiny_model) -> tuple[Path, in
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
         monkeypatch.setenv("TASKRUN_CACHE_DIR", str(folder / "cache"))
-        result = invoke(folder, taskrun_tiny_model, "--output-dir", "out", plugins=[MetricsFailAtThirdEvaluation()],
-                        monkeypatch=monkeypatch)
+        result = invoke(
+            folder,
+            taskrun_tiny_model,
+            "--output-dir",
+            "out",
+            plugins=[MetricsFailAtThirdEvaluation()],
+            monkeypatch=monkeypatch,
+        )
     return folder, result.exit_code, result.stderr
 
 
@@ -121,7 +138,9 @@ def test_resume_auto_end_to_end_uses_the_newest_good_checkpoint(interrupted, tas
 def test_resume_path_to_a_damaged_checkpoint_names_the_file(interrupted, taskrun_tiny_model, monkeypatch, kind):
     checkpoint = interrupted / "out" / "checkpoints" / "checkpoint-12"
     DAMAGE[kind](checkpoint / "optimizer.pt")
-    result = invoke(interrupted, taskrun_tiny_model, "--output-dir", "out", "--resume", checkpoint, monkeypatch=monkeypatch)
+    result = invoke(
+        interrupted, taskrun_tiny_model, "--output-dir", "out", "--resume", checkpoint, monkeypatch=monkeypatch
+    )
     assert result.exit_code == 5, result.output
     assert "optimizer.pt" in result.stderr and "Traceback" not in result.output
     assert steps(interrupted / "out") == [6]  # nothing was changed
@@ -154,8 +173,9 @@ def seal_as_genuine(checkpoint: Path) -> None:
     from taskrun.checkpoints import _sha256
 
     manifest = json.loads((checkpoint / MANIFEST).read_text())
-    manifest["files"] = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-                         for p in checkpoint.iterdir() if p.name != MANIFEST}
+    manifest["files"] = {
+        p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in checkpoint.iterdir() if p.name != MANIFEST
+    }
     (checkpoint / MANIFEST).write_text(json.dumps(manifest))
 
 
@@ -173,8 +193,17 @@ def test_resume_refuses_other_data_or_labels_showing_both_and_forces(interrupted
     assert 'labels: checkpoint ["neg", "pos"], this run ["negative", "pos"]' in result.stderr
 
     write_reviews(interrupted)
-    result = invoke(interrupted, taskrun_tiny_model, "--output-dir", "out", "--resume", "auto", "--learning-rate", "1e-4",
-                    monkeypatch=monkeypatch)
+    result = invoke(
+        interrupted,
+        taskrun_tiny_model,
+        "--output-dir",
+        "out",
+        "--resume",
+        "auto",
+        "--learning-rate",
+        "1e-4",
+        monkeypatch=monkeypatch,
+    )
     assert result.exit_code == 0, result.output
     assert "resuming with changed settings: learning_rate 5e-05 -> 0.0001" in result.stderr
 
@@ -184,12 +213,16 @@ def test_resume_with_another_model_is_refused_unless_forced(interrupted, taskrun
     shutil.copytree(taskrun_tiny_model, other)
     result = invoke(interrupted, other, "--output-dir", "out", "--resume", "auto", monkeypatch=monkeypatch)
     assert result.exit_code == 5 and "model: checkpoint" in result.stderr
-    result = invoke(interrupted, other, "--output-dir", "out", "--resume", "auto", "--force-resume", monkeypatch=monkeypatch)
+    result = invoke(
+        interrupted, other, "--output-dir", "out", "--resume", "auto", "--force-resume", monkeypatch=monkeypatch
+    )
     assert result.exit_code == 0, result.output
     assert "--force-resume: resuming" in result.stderr
 
 
-def test_an_interrupted_run_is_not_resumed_or_replaced_without_being_asked(interrupted, taskrun_tiny_model, monkeypatch):
+def test_an_interrupted_run_is_not_resumed_or_replaced_without_being_asked(
+    interrupted, taskrun_tiny_model, monkeypatch
+):
     result = invoke(interrupted, taskrun_tiny_model, "--output-dir", "out", monkeypatch=monkeypatch)
     assert result.exit_code == 2 and "interrupted run" in result.stderr and "checkpoint-12" in result.stderr
     result = invoke(interrupted, taskrun_tiny_model, "--output-dir", "out", "--force-resume", monkeypatch=monkeypatch)
@@ -204,8 +237,17 @@ def test_a_failed_overwrite_leaves_the_finished_run_untouched(interrupted, taskr
     assert result.exit_code == 0, result.output
     done = interrupted / "done"
     before = {p.name: p.read_bytes() for p in done.iterdir() if p.is_file()}
-    result = invoke(interrupted, taskrun_tiny_model, "--output-dir", "done", "--overwrite", "--learning-rate", "1e-4",
-                    plugins=[MetricsFailAtThirdEvaluation()], monkeypatch=monkeypatch)
+    result = invoke(
+        interrupted,
+        taskrun_tiny_model,
+        "--output-dir",
+        "done",
+        "--overwrite",
+        "--learning-rate",
+        "1e-4",
+        plugins=[MetricsFailAtThirdEvaluation()],
+        monkeypatch=monkeypatch,
+    )
     assert result.exit_code == 4
     assert {p.name: p.read_bytes() for p in done.iterdir() if p.is_file()} == before
 
@@ -219,8 +261,11 @@ def test_rotation_keeps_the_newest_complete_and_the_best(tmp_path):
         for name in ("model.safetensors", "trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth"):
             (folder / name).write_text(f"{name} {step}")
         if sealed:
-            write_manifest(folder, {"step": step}, None if score is None else
-                           {"name": "accuracy", "value": score, "greater_is_better": True})
+            write_manifest(
+                folder,
+                {"step": step},
+                None if score is None else {"name": "accuracy", "value": score, "greater_is_better": True},
+            )
 
     checkpoint(1, 0.9)  # the best
     checkpoint(2, 0.5)
@@ -236,7 +281,6 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step(tmp_path, taskrun_tiny_
         @hookimpl(tryfirst=True)
         def taskrun_model(self, task, config, label_names):
             import torch
-
             from taskrun.defaults import taskrun_model
 
             model = taskrun_model(task, config, label_names)
@@ -257,7 +301,6 @@ def test_a_model_with_non_finite_weights_is_never_saved_as_the_result(tmp_path, 
         @hookimpl(tryfirst=True)
         def taskrun_model(self, task, config, label_names):
             import torch
-
             from taskrun.defaults import taskrun_model
 
             model = taskrun_model(task, config, label_names)
@@ -265,7 +308,9 @@ def test_a_model_with_non_finite_weights_is_never_saved_as_the_result(tmp_path, 
             return model
 
     write_reviews(tmp_path)
-    result = invoke(tmp_path, taskrun_tiny_model, "--output-dir", "out", plugins=[UnusedNanWeight()], monkeypatch=monkeypatch)
+    result = invoke(
+        tmp_path, taskrun_tiny_model, "--output-dir", "out", plugins=[UnusedNanWeight()], monkeypatch=monkeypatch
+    )
     assert result.exit_code == 6, result.output
     assert "weights unused hold NaN or infinite values; it was not saved" in result.stderr
     assert not (tmp_path / "out" / "model.safetensors").exists() and not (tmp_path / "out" / "run_config.json").exists()

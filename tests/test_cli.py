@@ -21,8 +21,18 @@ def test_list_shows_the_built_in_tasks_with_their_plugins(cli):
 
 def test_task_help_shows_shared_and_own_options_with_registry_defaults(cli):
     mrpc = cli("run", "mrpc", "--help").stdout
-    for option in ("--model", "--output-dir", "--epochs", "--learning-rate", "--batch-size", "--max-length",
-                   "--seed", "--max-train-samples", "--max-eval-samples", "--data-dir"):
+    for option in (
+        "--model",
+        "--output-dir",
+        "--epochs",
+        "--learning-rate",
+        "--batch-size",
+        "--max-length",
+        "--seed",
+        "--max-train-samples",
+        "--max-eval-samples",
+        "--data-dir",
+    ):
         assert option in mrpc
     defaults = load_catalogue()["mrpc"].hyperparameters
     assert f"[default: {defaults['epochs']:g}" in mrpc

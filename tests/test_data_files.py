@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import write_tsv
 from taskrun.data import read_table, sorted_label_names
 from taskrun.errors import DataError
@@ -63,8 +62,20 @@ def test_label_order_is_numeric_for_integers_and_alphabetic_otherwise():
 
 def test_custom_csv_missing_column_lists_columns_and_suggests(cli, reviews_csv, tmp_path):
     out = tmp_path / "run"
-    result = cli("run", "custom-csv", "--train", reviews_csv, "--text-column", "reviews", "--label-column", "stars",
-                 "--model", "embedded", "--output-dir", out)
+    result = cli(
+        "run",
+        "custom-csv",
+        "--train",
+        reviews_csv,
+        "--text-column",
+        "reviews",
+        "--label-column",
+        "stars",
+        "--model",
+        "embedded",
+        "--output-dir",
+        out,
+    )
     assert result.exit_code == 2
     assert "no column 'reviews' (named by --text-column)" in result.stderr
     assert "'id', 'review', 'stars'" in result.stderr and "Did you mean 'review'?" in result.stderr
@@ -72,16 +83,27 @@ def test_custom_csv_missing_column_lists_columns_and_suggests(cli, reviews_csv, 
 
 
 def test_custom_csv_missing_file(cli, tmp_path):
-    result = cli("run", "custom-csv", "--train", tmp_path / "absent.csv", "--model", "embedded",
-                 "--output-dir", tmp_path / "run")
+    result = cli(
+        "run", "custom-csv", "--train", tmp_path / "absent.csv", "--model", "embedded", "--output-dir", tmp_path / "run"
+    )
     assert result.exit_code == 2 and "absent.csv: no such file" in result.stderr
 
 
 def test_custom_csv_validation_label_unseen_in_training_is_named(cli, tmp_path):
     (tmp_path / "train.csv").write_text("text,label\na,x\nb,y\n")
     (tmp_path / "dev.csv").write_text("text,label\nc,x\nd,z\n")
-    result = cli("run", "custom-csv", "--train", tmp_path / "train.csv", "--validation", tmp_path / "dev.csv",
-                 "--model", "embedded", "--output-dir", tmp_path / "run")
+    result = cli(
+        "run",
+        "custom-csv",
+        "--train",
+        tmp_path / "train.csv",
+        "--validation",
+        tmp_path / "dev.csv",
+        "--model",
+        "embedded",
+        "--output-dir",
+        tmp_path / "run",
+    )
     assert result.exit_code == 2
     assert "dev.csv: 1 label(s) that the training file does not have (line 3: 'z')" in result.stderr
 

@@ -65,8 +65,24 @@ class Recorder:
 def test_every_hook_is_called_in_a_run(manager, cli, tiny_model, sst2_dir, tmp_path):
     recorder = Recorder()
     manager.register(recorder, name="recorder")
-    result = cli("run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir, "--output-dir", tmp_path / "r",
-                 "--epochs", "1", "--max-train-samples", "8", "--max-eval-samples", "8", "--precision", "fp32")
+    result = cli(
+        "run",
+        "sentiment",
+        "--model",
+        tiny_model,
+        "--data-dir",
+        sst2_dir,
+        "--output-dir",
+        tmp_path / "r",
+        "--epochs",
+        "1",
+        "--max-train-samples",
+        "8",
+        "--max-eval-samples",
+        "8",
+        "--precision",
+        "fp32",
+    )
     assert result.exit_code == 0, result.output
     assert recorder.calls == set(HOOK_NAMES)
     assert manager.implemented_hooks("recorder") == HOOK_NAMES

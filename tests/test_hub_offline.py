@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from taskrun import hub
 
 
@@ -35,8 +34,16 @@ def test_hub_model_while_offline_mode_says_what_to_pass(cli, sst2_dir, tmp_path)
 
 
 def test_hub_model_without_network_fails_after_one_probe(cli, sst2_dir, tmp_path, no_network):
-    result = cli("run", "sentiment", "--model", "someone/not-cached-model", "--data-dir", sst2_dir,
-                 "--output-dir", tmp_path / "run")
+    result = cli(
+        "run",
+        "sentiment",
+        "--model",
+        "someone/not-cached-model",
+        "--data-dir",
+        sst2_dir,
+        "--output-dir",
+        tmp_path / "run",
+    )
     assert result.exit_code == 3
     assert "cannot be reached" in result.stderr and "--model embedded" in result.stderr
     assert len(no_network) == 1
@@ -55,7 +62,9 @@ def test_hub_dataset_without_network_points_to_data_dir(cli, tiny_model, tmp_pat
 
 
 def test_a_path_that_does_not_exist_is_not_sent_to_the_hub(cli, sst2_dir, tmp_path, no_network):
-    result = cli("run", "sentiment", "--model", "./no/such/model", "--data-dir", sst2_dir, "--output-dir", tmp_path / "r")
+    result = cli(
+        "run", "sentiment", "--model", "./no/such/model", "--data-dir", sst2_dir, "--output-dir", tmp_path / "r"
+    )
     assert result.exit_code == 3 and "no such directory" in result.stderr
     assert no_network == []
 
@@ -75,8 +84,22 @@ def test_a_full_local_run_makes_no_connection_attempt(cli, tiny_model, sst2_dir,
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    result = cli("run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir, "--output-dir", tmp_path / "r",
-                 "--epochs", "1", "--max-train-samples", "8", "--precision", "fp32")
+    result = cli(
+        "run",
+        "sentiment",
+        "--model",
+        tiny_model,
+        "--data-dir",
+        sst2_dir,
+        "--output-dir",
+        tmp_path / "r",
+        "--epochs",
+        "1",
+        "--max-train-samples",
+        "8",
+        "--precision",
+        "fp32",
+    )
     assert result.exit_code == 0, result.output
     assert attempts == []
 
@@ -93,25 +116,55 @@ def no_network_run(tmp_path, *args, offline_env: bool):
         env["HF_HUB_OFFLINE"] = "1"
     attempts = tmp_path / "attempts.txt"
     helper = Path(__file__).parent / "helpers" / "no_network.py"
-    done = subprocess.run([sys.executable, str(helper), str(attempts), *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(helper), str(attempts), *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return done, [line for line in attempts.read_text().splitlines() if line]
 
 
 @pytest.mark.parametrize("how", ["HF_HUB_OFFLINE=1", "--offline"])
 def test_offline_full_run_makes_zero_connection_attempts(tiny_model, sst2_dir, tmp_path, how):
     offline = ["--offline"] if how == "--offline" else []
-    done, attempts = no_network_run(tmp_path, "run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir,
-                                    "--output-dir", tmp_path / "run", "--epochs", "1", "--precision", "fp32", *offline,
-                                    offline_env=how == "HF_HUB_OFFLINE=1")
+    done, attempts = no_network_run(
+        tmp_path,
+        "run",
+        "sentiment",
+        "--model",
+        tiny_model,
+        "--data-dir",
+        sst2_dir,
+        "--output-dir",
+        tmp_path / "run",
+        "--epochs",
+        "1",
+        "--precision",
+        "fp32",
+        *offline,
+        offline_env=how == "HF_HUB_OFFLINE=1",
+    )
     assert done.returncode == 0, done.stderr
     assert attempts == []
     assert (tmp_path / "run" / "model.safetensors").is_file()
 
 
 def test_offline_hub_model_not_cached_fails_at_once_naming_it(sst2_dir, tmp_path):
-    done, attempts = no_network_run(tmp_path, "run", "sentiment", "--model", "someone/not-cached-model", "--data-dir",
-                                    sst2_dir, "--output-dir", tmp_path / "run", "--offline", offline_env=False)
+    done, attempts = no_network_run(
+        tmp_path,
+        "run",
+        "sentiment",
+        "--model",
+        "someone/not-cached-model",
+        "--data-dir",
+        sst2_dir,
+        "--output-dir",
+        tmp_path / "run",
+        "--offline",
+        offline_env=False,
+    )
     assert done.returncode == 3
     assert "model 'someone/not-cached-model' is not in the local cache" in done.stderr
     assert attempts == [] and not (tmp_path / "run").exists()

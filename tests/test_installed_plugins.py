@@ -22,29 +22,29 @@ EXAMPLE = ROOT / "examples" / "taskrun-topics"
 FAULTY = {
     # entry-point name: module source
     "broken-import": "import a_dependency_that_is_not_installed\n",
-    "bad-hook": textwrap.dedent('''
+    "bad-hook": textwrap.dedent("""
         from taskrun import hookimpl
 
         @hookimpl
         def taskrun_load_datset(task, config):  # misspelled hook name
             return None
-    '''),
-    "aaa-dup": textwrap.dedent('''
+    """),
+    "aaa-dup": textwrap.dedent("""
         from taskrun import TaskSpec, hookimpl
 
         @hookimpl
         def taskrun_register_tasks(register):
             register(TaskSpec(name="topics", description="a second topics task"))
             register(TaskSpec(name="mrpc", description="a second mrpc task"))
-    '''),
-    "zzz-dup": textwrap.dedent('''
+    """),
+    "zzz-dup": textwrap.dedent("""
         from taskrun import TaskSpec, hookimpl
 
         @hookimpl
         def taskrun_register_tasks(register):
             register(TaskSpec(name="topics", description="yet another topics task"))
-    '''),
-    "exploding": textwrap.dedent('''
+    """),
+    "exploding": textwrap.dedent("""
         from taskrun import TaskSpec, hookimpl
 
         @hookimpl
@@ -56,7 +56,7 @@ FAULTY = {
         def taskrun_load_dataset(task, config):
             if task.name == "exploding":
                 return {}["no such key"]
-    '''),
+    """),
 }
 
 
@@ -65,7 +65,8 @@ def _package(parent: Path, name: str, source: str) -> Path:
     folder = parent / name
     folder.mkdir()
     (folder / f"{module}.py").write_text(source)
-    (folder / "pyproject.toml").write_text(textwrap.dedent(f'''
+    (folder / "pyproject.toml").write_text(
+        textwrap.dedent(f'''
         [build-system]
         requires = ["setuptools>=61"]
         build-backend = "setuptools.build_meta"
@@ -76,7 +77,8 @@ def _package(parent: Path, name: str, source: str) -> Path:
         {name} = "{module}"
         [tool.setuptools]
         py-modules = ["{module}"]
-    '''))
+    ''')
+    )
     return folder
 
 
@@ -86,8 +88,11 @@ def site(tmp_path_factory) -> Path:
     sources = tmp_path_factory.mktemp("plugin-sources")
     target = tmp_path_factory.mktemp("plugin-site")
     packages = [str(EXAMPLE)] + [str(_package(sources, name, source)) for name, source in FAULTY.items()]
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), *packages],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), *packages],
+        check=True,
+        capture_output=True,
+    )
     return target
 
 
@@ -97,8 +102,9 @@ def taskrun(site: Path, *args, plugins: str | None, **env):
     environment.pop("TASKRUN_PLUGINS", None)
     if plugins is not None:
         environment["TASKRUN_PLUGINS"] = plugins
-    return subprocess.run([sys.executable, "-m", "taskrun", *map(str, args)], capture_output=True, text=True,
-                          env=environment, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "taskrun", *map(str, args)], capture_output=True, text=True, env=environment, timeout=300
+    )
 
 
 def test_an_installed_plugin_is_listed_with_its_distribution(site):
@@ -115,8 +121,20 @@ def test_an_installed_plugin_is_listed_with_its_distribution(site):
 
 def test_an_installed_plugin_runs_end_to_end(site, tiny_model, tmp_path):
     out = tmp_path / "run"
-    result = taskrun(site, "run", "topics", "--model", tiny_model, "--output-dir", out, "--epochs", "1",
-                     "--precision", "fp32", plugins="topics")
+    result = taskrun(
+        site,
+        "run",
+        "topics",
+        "--model",
+        tiny_model,
+        "--output-dir",
+        out,
+        "--epochs",
+        "1",
+        "--precision",
+        "fp32",
+        plugins="topics",
+    )
     assert result.returncode == 0, result.stderr
     config = json.loads((out / "config.json").read_text())
     assert list(config["id2label"].values()) == ["business", "science", "sports", "world"]
@@ -124,8 +142,14 @@ def test_an_installed_plugin_runs_end_to_end(site, tiny_model, tmp_path):
 
 
 def test_the_example_plugins_own_tests_pass(site):
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=EXAMPLE,
-                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(site)}, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
 
@@ -137,8 +161,18 @@ def test_broken_plugins_are_listed_and_everything_else_works(site, tiny_model, t
     assert "bad-hook: has invalid hooks" in listed.stdout and "taskrun_load_datset" in listed.stdout
     tasks = taskrun(site, "list", plugins="topics,broken-import,bad-hook")
     assert "topics" in tasks.stdout and "mrpc" in tasks.stdout and "broken-import" in tasks.stderr
-    run = taskrun(site, "run", "topics", "--model", tiny_model, "--output-dir", tmp_path / "run", "--epochs", "1",
-                  plugins="topics,broken-import")
+    run = taskrun(
+        site,
+        "run",
+        "topics",
+        "--model",
+        tiny_model,
+        "--output-dir",
+        tmp_path / "run",
+        "--epochs",
+        "1",
+        plugins="topics,broken-import",
+    )
     assert run.returncode == 0, run.stderr
     missing = taskrun(site, "run", "its-task", "--help", plugins="broken-import")
     assert missing.returncode == 2 and "Broken plugins that may provide it: broken-import" in missing.stderr
@@ -177,8 +211,10 @@ def test_an_exception_in_an_installed_hook_names_plugin_hook_and_task(site, tmp_
     args = ("run", "exploding", "--output-dir", tmp_path / "run")
     result = taskrun(site, *args, plugins="exploding")
     assert result.returncode == 4
-    assert ("plugin 'exploding' failed in taskrun_load_dataset for task 'exploding': KeyError: 'no such key'"
-            in result.stderr)
+    assert (
+        "plugin 'exploding' failed in taskrun_load_dataset for task 'exploding': KeyError: 'no such key'"
+        in result.stderr
+    )
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
     traced = taskrun(site, *args, plugins="exploding", TASKRUN_TRACEBACK="1")
     assert "Traceback" in traced.stderr and "tr_exploding.py" in traced.stderr
@@ -191,10 +227,16 @@ def test_hook_tracing_shows_every_call(site):
 
 
 def test_listing_with_installed_plugins_imports_no_heavy_library(site):
-    probe = ("import sys; from taskrun.manager import build_manager; m = build_manager(); m.tasks(); "
-             "assert 'topics' in m.tasks(), m.broken; "
-             "print(sorted(x for x in ('torch', 'transformers', 'datasets') if x in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(site), "TASKRUN_PLUGINS": "topics"})
+    probe = (
+        "import sys; from taskrun.manager import build_manager; m = build_manager(); m.tasks(); "
+        "assert 'topics' in m.tasks(), m.broken; "
+        "print(sorted(x for x in ('torch', 'transformers', 'datasets') if x in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(site), "TASKRUN_PLUGINS": "topics"},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import sentence
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                                reason="needs torch.distributed with gloo")
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="needs torch.distributed with gloo",
+)
 
 OPTIONS = ("--epochs", "1", "--precision", "fp32")
 
@@ -49,11 +50,28 @@ def test_two_processes_train_one_model_and_write_it_once(tiny_model, tmp_path, c
     runs = tmp_path / "runs"
     out = runs / "out"
     data = ("custom-csv", "--train", str(train), "--validation", str(dev))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "taskrun", "run", *data, "--model", str(tiny_model), "--output-dir", str(out),
-               "--batch-size", "4", *OPTIONS]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "taskrun",
+        "run",
+        *data,
+        "--model",
+        str(tiny_model),
+        "--output-dir",
+        str(out),
+        "--batch-size",
+        "4",
+        *OPTIONS,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     assert done.stdout.count("finished in") == 1, done.stdout  # the summary, from rank 0 only
     assert done.stderr.count("taskrun: task custom-csv") == 1  # progress lines from rank 0 only
@@ -82,7 +100,9 @@ def test_two_processes_train_one_model_and_write_it_once(tiny_model, tmp_path, c
     assert evaluation["confusion_matrix"] == alone["confusion_matrix"]
 
     # Global batch 2 x 4 takes as many optimizer steps as one process with batch size 8.
-    single = cli("run", *data, "--model", tiny_model, "--output-dir", tmp_path / "single", "--batch-size", "8", *OPTIONS)
+    single = cli(
+        "run", *data, "--model", tiny_model, "--output-dir", tmp_path / "single", "--batch-size", "8", *OPTIONS
+    )
     assert single.exit_code == 0, single.output
     steps = json.loads((tmp_path / "single" / "metrics.json").read_text())["train"]["steps"]
     assert metrics["train"]["steps"] == steps == math.ceil(40 / 8)

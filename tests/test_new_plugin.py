@@ -12,19 +12,34 @@ def test_generated_plugin_passes_its_tests_installs_and_lists(cli, tmp_path):
     assert result.exit_code == 0, result.output
     package = tmp_path / "taskrun-sarcasm"
     assert {p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()} == {
-        "pyproject.toml", "taskrun_sarcasm.py", "tests/test_taskrun_sarcasm.py",
-        "tests/data/train.csv", "tests/data/dev.csv", "README.md"}
+        "pyproject.toml",
+        "taskrun_sarcasm.py",
+        "tests/test_taskrun_sarcasm.py",
+        "tests/data/train.csv",
+        "tests/data/dev.csv",
+        "README.md",
+    }
 
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=package,
-                           capture_output=True, text=True, timeout=600)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=package,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "2 passed" in tests.stdout
 
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(package)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(package)],
+        check=True,
+        capture_output=True,
+    )
     env = {**os.environ, "PYTHONPATH": str(site), "TASKRUN_PLUGINS": "sarcasm"}
-    listed = subprocess.run([sys.executable, "-m", "taskrun", "list", "--plugins"], capture_output=True, text=True, env=env)
+    listed = subprocess.run(
+        [sys.executable, "-m", "taskrun", "list", "--plugins"], capture_output=True, text=True, env=env
+    )
     assert "taskrun-sarcasm" in listed.stdout and "load_dataset, metrics, register_tasks" in listed.stdout
 
 

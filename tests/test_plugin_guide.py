@@ -44,16 +44,27 @@ def test_the_guides_minimal_plugin_installs_lists_runs_and_tests(tmp_path):
     (package / "pyproject.toml").write_text(_block("toml", 'name = "taskrun-headlines"'))
     (package / "tests" / "test_headlines.py").write_text(_block("python", "def test_headlines_runs"))
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(package)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(package)],
+        check=True,
+        capture_output=True,
+    )
     env = {**os.environ, "PYTHONPATH": str(site), "TASKRUN_PLUGINS": "headlines"}
 
     listed = subprocess.run([sys.executable, "-m", "taskrun", "list"], capture_output=True, text=True, env=env)
     assert any(line.startswith("headlines ") for line in listed.stdout.splitlines()), listed.stdout + listed.stderr
-    plugins = subprocess.run([sys.executable, "-m", "taskrun", "list", "--plugins"], capture_output=True, text=True, env=env)
+    plugins = subprocess.run(
+        [sys.executable, "-m", "taskrun", "list", "--plugins"], capture_output=True, text=True, env=env
+    )
     assert "taskrun-headlines" in plugins.stdout
 
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=package,
-                           capture_output=True, text=True, env=env, timeout=600)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=package,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "1 passed" in tests.stdout

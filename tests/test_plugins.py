@@ -5,7 +5,6 @@ from __future__ import annotations
 import types
 
 import pytest
-
 from conftest import assert_finished_run
 from taskrun import TaskOption, TaskSpec, hookimpl
 from taskrun.errors import PluginError
@@ -20,9 +19,16 @@ class TopicPlugin:
 
     @hookimpl
     def taskrun_register_tasks(self, register):
-        register(TaskSpec(name="topic", description="Topic of a headline.", labels=self.labels,
-                          default_model="embedded", hyperparameters={"epochs": 2},
-                          options=(TaskOption("--rows", "How many rows to make.", type=int, default=30),)))
+        register(
+            TaskSpec(
+                name="topic",
+                description="Topic of a headline.",
+                labels=self.labels,
+                default_model="embedded",
+                hyperparameters={"epochs": 2},
+                options=(TaskOption("--rows", "How many rows to make.", type=int, default=30),),
+            )
+        )
 
     @hookimpl
     def taskrun_load_dataset(self, task, config):
@@ -33,7 +39,9 @@ class TopicPlugin:
         words = {0: "actor", 1: "shares", 2: "film"}
         rows = config.task_options["rows"]
         data = {"text": [f"the {words[i % 3]} was good" for i in range(rows)], "label": [i % 3 for i in range(rows)]}
-        features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list(self.labels))})
+        features = datasets.Features(
+            {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list(self.labels))}
+        )
         split = datasets.Dataset.from_dict(data, features=features)
         return datasets.DatasetDict(train=split, validation=split.select(range(9)))
 
@@ -109,7 +117,9 @@ def test_an_exception_in_a_hook_names_plugin_hook_and_task(manager, cli, topic_p
     out = tmp_path / "run"
     result = cli("run", "topic", "--model", tiny_model, "--output-dir", out)
     assert result.exit_code == 4
-    assert "plugin 'faulty' failed in taskrun_load_dataset for task 'topic': RuntimeError: disk on fire" in result.stderr
+    assert (
+        "plugin 'faulty' failed in taskrun_load_dataset for task 'topic': RuntimeError: disk on fire" in result.stderr
+    )
     assert not out.exists()
 
 

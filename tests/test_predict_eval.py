@@ -8,7 +8,6 @@ import random
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import sentence, write_tsv
 from taskrun.cli import main
 from taskrun.testing import make_manager, run_task
@@ -24,15 +23,19 @@ def glue_dirs(tmp_path_factory):
     sst2.mkdir(), mrpc.mkdir()
     for name, n in (("train.tsv", 32), ("dev.tsv", 12)):
         write_tsv(sst2 / name, ["sentence", "label"], [[sentence(rng, i % 2), str(i % 2)] for i in range(n)])
-        write_tsv(mrpc / name, ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"],
-                  [[str(i % 2), "1", "2", sentence(rng, 1), sentence(rng, i % 2)] for i in range(n)])
+        write_tsv(
+            mrpc / name,
+            ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"],
+            [[str(i % 2), "1", "2", sentence(rng, 1), sentence(rng, i % 2)] for i in range(n)],
+        )
     write_tsv(sst2 / "test.tsv", ["index", "sentence"], [[str(i), sentence(rng, 1)] for i in range(4)])
     return sst2, mrpc
 
 
 def trained(task: str, data_dir, tiny_model, tmp_path_factory):
-    outcome = run_task(task, "--data-dir", data_dir, model=tiny_model, plugins=[],
-                       output_dir=tmp_path_factory.mktemp("runs") / task)
+    outcome = run_task(
+        task, "--data-dir", data_dir, model=tiny_model, plugins=[], output_dir=tmp_path_factory.mktemp("runs") / task
+    )
     assert outcome.exit_code == 0, outcome.output + outcome.stderr
     return outcome
 
@@ -124,8 +127,23 @@ def test_eval_matches_labels_by_name_not_position(cli, tiny_model, tmp_path):
     train = tmp_path / "t.csv"
     train.write_text("text,label\n" + "".join(f"{t},{l}\n" for t, l in rows))
     out = tmp_path / "run"
-    assert cli("run", "custom-csv", "--train", train, "--model", tiny_model, "--output-dir", out,
-               "--epochs", "1", "--precision", "fp32").exit_code == 0
+    assert (
+        cli(
+            "run",
+            "custom-csv",
+            "--train",
+            train,
+            "--model",
+            tiny_model,
+            "--output-dir",
+            out,
+            "--epochs",
+            "1",
+            "--precision",
+            "fp32",
+        ).exit_code
+        == 0
+    )
     # the same labels under other names are not the same labels
     renamed = tmp_path / "r.csv"
     renamed.write_text("text,label\n" + "".join(f"{t},{'good' if l == 'pos' else 'bad'}\n" for t, l in rows))
@@ -137,8 +155,27 @@ def test_predict_multi_label_and_regression(cli, tiny_model, tmp_path):
     tags = tmp_path / "tags.csv"
     tags.write_text("text,label\n" + "the movie was good,film;positive\nshares fell,market;negative\n" * 6)
     out = tmp_path / "ml"
-    assert cli("run", "custom-csv", "--train", tags, "--problem", "multi-label", "--threshold", "0.0",
-               "--model", tiny_model, "--output-dir", out, "--epochs", "1", "--precision", "fp32").exit_code == 0
+    assert (
+        cli(
+            "run",
+            "custom-csv",
+            "--train",
+            tags,
+            "--problem",
+            "multi-label",
+            "--threshold",
+            "0.0",
+            "--model",
+            tiny_model,
+            "--output-dir",
+            out,
+            "--epochs",
+            "1",
+            "--precision",
+            "fp32",
+        ).exit_code
+        == 0
+    )
     result = invoke("predict", out, "the movie was good", "--all-scores")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].split()[0] == "film;market;negative;positive"  # threshold 0: every label
@@ -146,8 +183,25 @@ def test_predict_multi_label_and_regression(cli, tiny_model, tmp_path):
     scores = tmp_path / "s.csv"
     scores.write_text("text,label\n" + "the movie was good,4.5\nthe plot was bad,1.0\n" * 6)
     out = tmp_path / "reg"
-    assert cli("run", "custom-csv", "--train", scores, "--problem", "regression",
-               "--model", tiny_model, "--output-dir", out, "--epochs", "1", "--precision", "fp32").exit_code == 0
+    assert (
+        cli(
+            "run",
+            "custom-csv",
+            "--train",
+            scores,
+            "--problem",
+            "regression",
+            "--model",
+            tiny_model,
+            "--output-dir",
+            out,
+            "--epochs",
+            "1",
+            "--precision",
+            "fp32",
+        ).exit_code
+        == 0
+    )
     target = tmp_path / "p.jsonl"
     result = invoke("predict", out, "the movie was good", "--output", target)
     assert result.exit_code == 0, result.output
@@ -170,8 +224,22 @@ def test_eval_multi_label_and_regression_runs_with_their_own_problem(cli, tiny_m
     scores.write_text("text,label\n" + "the movie was good,4.5\nthe plot was bad,1.0\n" * 6)
     for data, problem, metric in ((tags, "multi-label", "micro_f1"), (scores, "regression", "pearson")):
         out = tmp_path / problem
-        trained = cli("run", "custom-csv", "--train", data, "--problem", problem, "--model", tiny_model,
-                      "--output-dir", out, "--epochs", "1", "--precision", "fp32")
+        trained = cli(
+            "run",
+            "custom-csv",
+            "--train",
+            data,
+            "--problem",
+            problem,
+            "--model",
+            tiny_model,
+            "--output-dir",
+            out,
+            "--epochs",
+            "1",
+            "--precision",
+            "fp32",
+        )
         assert trained.exit_code == 0, trained.output
         result = invoke("eval", out, "custom-csv", "--train", data, "--output", tmp_path / f"{problem}.json")
         assert result.exit_code == 0, result.output
@@ -180,8 +248,9 @@ def test_eval_multi_label_and_regression_runs_with_their_own_problem(cli, tiny_m
 
 def test_eval_scores_the_whole_split_whatever_the_training_limit(tiny_model, glue_dirs, tmp_path):
     out = tmp_path / "limited"
-    outcome = run_task("sentiment", "--data-dir", glue_dirs[0], "--max-eval-samples", "5", model=tiny_model,
-                       output_dir=out, plugins=[])
+    outcome = run_task(
+        "sentiment", "--data-dir", glue_dirs[0], "--max-eval-samples", "5", model=tiny_model, output_dir=out, plugins=[]
+    )
     assert outcome.exit_code == 0 and outcome.metrics["eval"]["samples"] == 5
     result = invoke("eval", out, "sentiment", "--data-dir", glue_dirs[0], "--output", tmp_path / "m.json")
     assert result.exit_code == 0, result.output

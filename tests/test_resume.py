@@ -27,8 +27,11 @@ def write_reviews(folder: Path, train_rows: int = 48) -> None:
     rng = random.Random(0)
     good, bad = ["good", "great", "lovely", "fine"], ["bad", "awful", "boring", "dull"]
     for name, rows in (("train.csv", train_rows), ("dev.csv", 16)):
-        lines = ["text,label"] + [f"the movie was {rng.choice(good if i % 2 else bad)} {rng.choice(['today', 'really'])},"
-                                  f"{'pos' if i % 2 else 'neg'}" for i in range(rows)]
+        lines = ["text,label"] + [
+            f"the movie was {rng.choice(good if i % 2 else bad)} {rng.choice(['today', 'really'])},"
+            f"{'pos' if i % 2 else 'neg'}"
+            for i in range(rows)
+        ]
         (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -40,11 +43,34 @@ def workdir(tmp_path_factory, taskrun_tiny_model) -> Path:
     return folder
 
 
-def taskrun(workdir: Path, output: str, *extra: str, kill: tuple[str, int] | None = None) -> subprocess.CompletedProcess:
+def taskrun(
+    workdir: Path, output: str, *extra: str, kill: tuple[str, int] | None = None
+) -> subprocess.CompletedProcess:
     """`taskrun run custom-csv` in a fresh process (killed at `kill`, if given)."""
-    args = ["run", "custom-csv", "--train", "train.csv", "--validation", "dev.csv", "--model", "tiny", "--epochs", "2",
-            "--batch-size", "8", "--precision", "fp32", "--output-dir", output, *extra]
-    command = [sys.executable, str(HELPER), kill[0], str(kill[1]), *args] if kill else [sys.executable, "-m", "taskrun", *args]
+    args = [
+        "run",
+        "custom-csv",
+        "--train",
+        "train.csv",
+        "--validation",
+        "dev.csv",
+        "--model",
+        "tiny",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--precision",
+        "fp32",
+        "--output-dir",
+        output,
+        *extra,
+    ]
+    command = (
+        [sys.executable, str(HELPER), kill[0], str(kill[1]), *args]
+        if kill
+        else [sys.executable, "-m", "taskrun", *args]
+    )
     env = {**os.environ, "TASKRUN_CACHE_DIR": str(workdir / "cache")}
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
 
@@ -69,12 +95,16 @@ def assert_same_result(run: Path, reference: Path) -> None:
     assert not (run / "checkpoints").exists()  # a finished run keeps its result, not its checkpoints
 
 
-@pytest.mark.parametrize("kill, resumes_at, schedule", [
-    (("saved", STEPS_PER_EPOCH), STEPS_PER_EPOCH, []),  # right after the first checkpoint was sealed
-    (("step", STEPS_PER_EPOCH + 2), STEPS_PER_EPOCH, []),  # in the first steps of the second epoch
-    (("writing", 2 * STEPS_PER_EPOCH), STEPS_PER_EPOCH, []),  # half-way through writing the last checkpoint
-    (("step", 7), 4, ["--save-every", "4"]),  # from a checkpoint in the middle of the first epoch
-], ids=["after-save", "early-in-epoch-2", "during-checkpoint-write", "mid-epoch-checkpoint"])
+@pytest.mark.parametrize(
+    "kill, resumes_at, schedule",
+    [
+        (("saved", STEPS_PER_EPOCH), STEPS_PER_EPOCH, []),  # right after the first checkpoint was sealed
+        (("step", STEPS_PER_EPOCH + 2), STEPS_PER_EPOCH, []),  # in the first steps of the second epoch
+        (("writing", 2 * STEPS_PER_EPOCH), STEPS_PER_EPOCH, []),  # half-way through writing the last checkpoint
+        (("step", 7), 4, ["--save-every", "4"]),  # from a checkpoint in the middle of the first epoch
+    ],
+    ids=["after-save", "early-in-epoch-2", "during-checkpoint-write", "mid-epoch-checkpoint"],
+)
 def test_resume_after_sigkill_equals_an_uninterrupted_run(workdir, uninterrupted, kill, resumes_at, schedule):
     output = f"killed-{kill[0]}-{resumes_at}"
     killed = taskrun(workdir, output, *schedule, kill=kill)
@@ -103,11 +133,32 @@ def test_resume_auto_with_nothing_to_resume_starts_from_the_beginning(workdir, u
 def test_sigterm_stops_cleanly_and_the_run_resumes(workdir, uninterrupted):
     """A scheduler's SIGTERM in the second epoch: exit 130 saying how to continue, no staging
     folder left, the first epoch's checkpoint kept; --resume auto then finishes the run."""
-    args = ["run", "custom-csv", "--train", "train.csv", "--validation", "dev.csv", "--model", "tiny", "--epochs", "2",
-            "--batch-size", "8", "--precision", "fp32", "--output-dir", "terminated"]
+    args = [
+        "run",
+        "custom-csv",
+        "--train",
+        "train.csv",
+        "--validation",
+        "dev.csv",
+        "--model",
+        "tiny",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--precision",
+        "fp32",
+        "--output-dir",
+        "terminated",
+    ]
     env = {**os.environ, "TASKRUN_CACHE_DIR": str(workdir / "cache")}
-    process = subprocess.Popen([sys.executable, str(HELPER), "hang", str(STEPS_PER_EPOCH + 2), *args], cwd=workdir,
-                               env=env, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(HELPER), "hang", str(STEPS_PER_EPOCH + 2), *args],
+        cwd=workdir,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in process.stderr:
         if "taskrun-test: waiting" in line:
             break

@@ -8,8 +8,12 @@ import json
 import pytest
 
 FAST = ("--epochs", "1", "--batch-size", "8", "--precision", "fp32")
-GOOD = [("the movie was good", "pos"), ("the film was great", "pos"), ("the plot was bad", "neg"),
-        ("the actor was awful", "neg")] * 3
+GOOD = [
+    ("the movie was good", "pos"),
+    ("the film was great", "pos"),
+    ("the plot was bad", "neg"),
+    ("the actor was awful", "neg"),
+] * 3
 
 
 def write_csv(path, rows, header=("text", "label"), bom=False):
@@ -45,7 +49,9 @@ def test_2_byte_order_mark_just_works(run_csv, tmp_path):
 
 def test_3_not_utf8_names_where_and_encoding_reads_it(run_csv, tmp_path):
     train = tmp_path / "t.csv"
-    train.write_bytes(("text,label\n" + "".join(f"{t},{l}\n" for t, l in GOOD) + "caf\xe9 was good,pos\n").encode("latin-1"))
+    train.write_bytes(
+        ("text,label\n" + "".join(f"{t},{l}\n" for t, l in GOOD) + "caf\xe9 was good,pos\n").encode("latin-1")
+    )
     result, out = run_csv(train)
     assert result.exit_code == 2 and not out.exists()
     assert "t.csv:14:4: not valid utf-8" in result.stderr and "--encoding" in result.stderr
@@ -97,7 +103,9 @@ def test_8_a_split_with_no_usable_rows(run_csv, tmp_path):
     assert result.exit_code == 2 and "empty.csv (--train): no usable rows" in result.stderr
     dev = write_csv(tmp_path / "dev.csv", [("", "pos"), (" ", "neg")])
     result, _ = run_csv(write_csv(tmp_path / "t.csv", GOOD), "--validation", dev, "--drop-empty")
-    assert result.exit_code == 2 and "dev.csv (--validation): no usable rows after dropping empty texts" in result.stderr
+    assert (
+        result.exit_code == 2 and "dev.csv (--validation): no usable rows after dropping empty texts" in result.stderr
+    )
 
 
 def test_9_integer_label_outside_the_tasks_range(cli, tmp_path):
@@ -146,7 +154,6 @@ def test_12_imbalance_warns_reports_per_class_and_class_weights_run(run_csv, tmp
 
 def test_12_balanced_loss_weighs_each_class_the_same_in_total():
     import torch
-
     from taskrun.runner import balanced_loss
 
     logits = torch.tensor([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0], [0.0, 2.0]])

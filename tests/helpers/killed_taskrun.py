@@ -13,10 +13,9 @@ import signal
 import sys
 import time
 
-import torch
-
 import taskrun.checkpoints
 import taskrun.training
+import torch
 from taskrun.cli import main
 
 when, step, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]

@@ -15,18 +15,20 @@ TOPICS = ("business", "science", "sports", "world")
 
 @hookimpl
 def taskrun_register_tasks(register):
-    register(TaskSpec(
-        name=TASK,
-        description="Topic of a news headline: business, science, sports or world.",
-        text_columns=("headline",),
-        label_column="topic",
-        labels=TOPICS,
-        default_model="embedded",
-        hyperparameters={"epochs": 4, "learning_rate": 1e-4, "batch_size": 16, "max_length": 32},
-        metrics=("accuracy", "macro_f1"),
-        options=(TaskOption("--data-file", "A JSON Lines file with headline and topic fields.", type="path"),),
-        data_source="120 headlines shipped with the plugin, or --data-file.",
-    ))
+    register(
+        TaskSpec(
+            name=TASK,
+            description="Topic of a news headline: business, science, sports or world.",
+            text_columns=("headline",),
+            label_column="topic",
+            labels=TOPICS,
+            default_model="embedded",
+            hyperparameters={"epochs": 4, "learning_rate": 1e-4, "batch_size": 16, "max_length": 32},
+            metrics=("accuracy", "macro_f1"),
+            options=(TaskOption("--data-file", "A JSON Lines file with headline and topic fields.", type="path"),),
+            data_source="120 headlines shipped with the plugin, or --data-file.",
+        )
+    )
 
 
 @hookimpl
@@ -34,7 +36,6 @@ def taskrun_load_dataset(task, config):
     if task.name != TASK:
         return None
     import datasets
-
     from taskrun.data import labelled_dataset, read_table, require_column
     from taskrun.errors import DataError
 
@@ -45,8 +46,12 @@ def taskrun_load_dataset(task, config):
     for row, line in zip(table.rows, table.lines):
         if row["topic"] not in TOPICS:
             raise DataError(f"{table.path}:{line}: topic {row['topic']!r} is not one of {', '.join(TOPICS)}")
-    data = labelled_dataset({"headline": table.column("headline")},
-                            [TOPICS.index(t) for t in table.column("topic")], list(TOPICS), label_column="topic")
+    data = labelled_dataset(
+        {"headline": table.column("headline")},
+        [TOPICS.index(t) for t in table.column("topic")],
+        list(TOPICS),
+        label_column="topic",
+    )
     split = data.train_test_split(test_size=0.2, seed=config.seed, stratify_by_column="topic")
     return datasets.DatasetDict(train=split["train"], validation=split["test"])
 

@@ -16,7 +16,12 @@ def test_topics_runs_on_its_shipped_headlines(taskrun_run):
 
 def test_an_unknown_topic_names_file_and_line(taskrun_run, tmp_path):
     data = tmp_path / "mine.jsonl"
-    data.write_text(json.dumps({"headline": "a", "topic": "sports"}) + "\n" + json.dumps({"headline": "b", "topic": "cooking"}) + "\n")
+    data.write_text(
+        json.dumps({"headline": "a", "topic": "sports"})
+        + "\n"
+        + json.dumps({"headline": "b", "topic": "cooking"})
+        + "\n"
+    )
     result = taskrun_run("topics", "--data-file", data, plugins=[taskrun_topics])
     assert result.exit_code == 2
     assert "mine.jsonl:2: topic 'cooking' is not one of" in result.stderr
