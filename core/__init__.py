@@ -6,5 +6,5 @@ Plugin authors need `hookimpl`, `TaskSpec` and `TaskOption` from here.
 from .hookspecs import hookimpl
 from .task import Predictions, RunConfig, TaskOption, TaskSpec
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["hookimpl", "Predictions", "RunConfig", "TaskOption", "TaskSpec", "__version__"]

@@ -19,13 +19,17 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from .files import staged_folder
 from .manager import TaskrunPluginManager
 from .task import RunConfig, TaskSpec
+
+log = logging.getLogger("taskrun")
 
 FORMAT = 1  # bump when the layout of an entry changes
 
@@ -71,12 +75,15 @@ def _tokenizer_digest(tokenizer: Any) -> str:
     return digest.hexdigest()
 
 
-def _code_digest(manager: TaskrunPluginManager) -> dict[str, str]:
-    """For each plugin implementing taskrun_preprocess: its version and a hash of its source file."""
-    from . import __version__, encoding
+def _code_digest(manager: TaskrunPluginManager, task: TaskSpec) -> dict[str, str]:
+    """For each plugin asked to preprocess the task: its version and a hash of its source file."""
+    from . import __version__, tokenization
 
-    code = {"taskrun": __version__, "taskrun.encoding": _file_hash(encoding)}
+    code = {"taskrun": __version__, "taskrun.tokenization": _file_hash(tokenization)}
+    asked = set(manager.stage_plugins(task, "taskrun_preprocess"))
     for impl in manager.pm.hook.taskrun_preprocess.get_hookimpls():
+        if impl.plugin_name not in asked:
+            continue
         info = manager.plugins.get(impl.plugin_name)
         module = inspect.getmodule(impl.function)
         code[impl.plugin_name] = f"{info.version if info else '?'} {_file_hash(module)}"
@@ -98,7 +105,7 @@ def fingerprint(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         "task": [task.name, task.problem_type, list(task.text_columns), task.label_column],
         "max_length": config.max_length,
         "task_options": {k: v for k, v in sorted(config.task_options.items()) if k not in paths},
-        "code": _code_digest(manager),
+        "code": _code_digest(manager, task),
         "tokenizer": _tokenizer_digest(tokenizer),
         "data": data_id,
     }
@@ -112,12 +119,11 @@ def cached_preprocess(
     dataset: Any,
     tokenizer: Any,
     data_id: str,
-    report: Callable[[str], None],
 ) -> Any:
     """The task's `taskrun_preprocess` answer, from the cache when an entry with the same
     fingerprint exists, else computed and stored. `data_id` is `data_digest(dataset)`."""
     if not config.cache:
-        return manager.call("taskrun_preprocess", task=task, config=config, dataset=dataset, tokenizer=tokenizer)
+        return manager.call("taskrun_preprocess", task, config=config, dataset=dataset, tokenizer=tokenizer)
     from datasets import DatasetDict, load_from_disk
 
     key = fingerprint(manager, task, config, data_id, tokenizer)
@@ -125,27 +131,22 @@ def cached_preprocess(
     if (entry / "dataset_dict.json").is_file():
         try:
             tokenized = load_from_disk(str(entry))
-            report(f"taskrun: tokenised data from the cache ({entry})")
+            log.info("tokenised data from the cache (%s)", entry)
             return tokenized
         except Exception as exc:  # an unreadable entry is recomputed, never trusted
-            report(f"taskrun: warning: cannot read the cached tokenised data {entry} ({exc}); tokenising again")
+            log.warning("cannot read the cached tokenised data %s (%s); tokenising again", entry, exc)
             shutil.rmtree(entry, ignore_errors=True)
-    tokenized = manager.call("taskrun_preprocess", task=task, config=config, dataset=dataset, tokenizer=tokenizer)
+    tokenized = manager.call("taskrun_preprocess", task, config=config, dataset=dataset, tokenizer=tokenizer)
     if isinstance(tokenized, DatasetDict):
-        _store(tokenized, entry, report)
+        _store(tokenized, entry)
     return tokenized
 
 
-def _store(tokenized: Any, entry: Path, report: Callable[[str], None]) -> None:
-    """Write the entry under a temporary name and rename it into place; a failure only warns."""
-    partial = entry.with_name(f".{entry.name}.partial-{os.getpid()}")
+def _store(tokenized: Any, entry: Path) -> None:
+    """Write the entry under a staging name and rename it into place; a failure only warns."""
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(partial, ignore_errors=True)
-        tokenized.save_to_disk(str(partial))
-        partial.rename(entry)
+        with staged_folder(entry) as partial:
+            tokenized.save_to_disk(str(partial))
     except OSError as exc:
         if not entry.is_dir():  # another process may have stored the same entry first: fine
-            report(f"taskrun: warning: cannot store the tokenised data in {entry.parent} ({exc}); continuing without")
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+            log.warning("cannot store the tokenised data in %s (%s); continuing without", entry.parent, exc)

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import logging
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import CheckpointError
+from .files import write_json
+
+log = logging.getLogger("taskrun")
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "taskrun-manifest.json"
@@ -62,12 +65,7 @@ def write_manifest(folder: Path, identity: dict[str, Any], score: dict[str, Any]
         if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
     }
     manifest = {"format": 1, "identity": identity, "score": score, "files": files}
-    partial = folder / f".{MANIFEST}.partial"
-    with partial.open("w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=1, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, folder / MANIFEST)
+    write_json(folder / MANIFEST, manifest, durable=True)
 
 
 def problem_with(folder: Path, hashes: bool = True) -> str | None:
@@ -121,37 +119,33 @@ def load_checkpoint(folder: Path) -> Checkpoint:
     return Checkpoint(folder, int(match.group(1)), manifest)
 
 
-def complete_checkpoints(
-    root: Path, report: Callable[[str], None] = lambda line: None, hashes: bool = True
-) -> list[Checkpoint]:
-    """Every complete checkpoint under `root`, oldest first; each incomplete one is reported.
-    `hashes`: as for `problem_with`."""
+def complete_checkpoints(root: Path, hashes: bool = True, tell_skipped: bool = False) -> list[Checkpoint]:
+    """Every complete checkpoint under `root`, oldest first. `hashes`: as for `problem_with`;
+    `tell_skipped` logs each incomplete one and why."""
     good = []
     for step, folder in _step_folders(root):
         problem = problem_with(folder, hashes)
-        if problem:
-            report(f"taskrun: skipping checkpoint {folder}: {problem}")
+        if problem and tell_skipped:
+            log.info("skipping checkpoint %s: %s", folder, problem)
         else:
             good.append(Checkpoint(folder, step, json.loads((folder / MANIFEST).read_text(encoding="utf-8"))))
     return good
 
 
-def find_resume_point(output_dir: Path, resume: str, report: Callable[[str], None]) -> Checkpoint | None:
+def find_resume_point(output_dir: Path, resume: str) -> Checkpoint | None:
     """--resume auto: the newest complete checkpoint of the output folder (None: there is none,
     start from the beginning); --resume PATH: that checkpoint, which must be complete."""
     if resume != "auto":
         return load_checkpoint(Path(resume))
-    good = complete_checkpoints(checkpoint_folder(output_dir), report)
+    good = complete_checkpoints(checkpoint_folder(output_dir), tell_skipped=True)
     if not good:
         where = checkpoint_folder(output_dir)
-        report(f"taskrun: --resume auto: no complete checkpoint in {where}; starting from the beginning")
+        log.info("--resume auto: no complete checkpoint in %s; starting from the beginning", where)
         return None
     return good[-1]
 
 
-def check_identity(
-    checkpoint: Checkpoint, identity: dict[str, Any], force: bool, report: Callable[[str], None]
-) -> None:
+def check_identity(checkpoint: Checkpoint, identity: dict[str, Any], force: bool) -> None:
     """Refuse to resume with other data, model or labels (unless `force`); warn about changed settings."""
     saved = checkpoint.manifest.get("identity", {})
     differ = [key for key in MUST_MATCH if saved.get(key) != identity.get(key)]
@@ -164,13 +158,11 @@ def check_identity(
                 f"{checkpoint.path} was trained on something else than this run ({sides}).",
                 hint="Resume with the same task, data, model and labels, or pass --force-resume to resume anyway.",
             )
-        report(f"taskrun: warning: --force-resume: resuming {checkpoint.path} although it differs ({sides})")
+        log.warning("--force-resume: resuming %s although it differs (%s)", checkpoint.path, sides)
     changed = [key for key in MAY_CHANGE if key in saved and saved[key] != identity.get(key)]
     if changed:
-        report(
-            "taskrun: warning: resuming with changed settings: "
-            + ", ".join(f"{key} {saved[key]} -> {identity.get(key)}" for key in changed)
-        )
+        shown = ", ".join(f"{key} {saved[key]} -> {identity.get(key)}" for key in changed)
+        log.warning("resuming with changed settings: %s", shown)
 
 
 def _shown(value: Any) -> str:

@@ -20,10 +20,9 @@ import click
 
 from . import __version__
 from .errors import PluginError, TaskrunError, UsageError
-from .hardware import PRECISIONS
 from .manager import TaskrunPluginManager, build_manager
-from .registry import HYPERPARAMETERS
-from .task import RunConfig, TaskOption, TaskSpec
+from .precision import PRECISIONS
+from .task import HYPERPARAMETERS, RunConfig, TaskOption, TaskSpec
 
 RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
 
@@ -44,22 +43,40 @@ def _handle_errors(func):
         except TaskrunError as exc:
             if os.environ.get("TASKRUN_TRACEBACK") == "1":
                 raise
+            _close_progress_bars()
             click.echo(f"Error: {exc.message}", err=True)
             if exc.hint:
                 click.echo(exc.hint, err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
+            _close_progress_bars()
             click.echo("\nInterrupted: nothing was saved.", err=True)
             sys.exit(130)
 
     return wrapper
 
 
+def _close_progress_bars() -> None:
+    """Close any open progress bar and end its line, so that a message printed next is never
+    overwritten by the bar's last redraw (tqdm closes open bars at exit)."""
+    tqdm = sys.modules.get("tqdm")
+    bars = list(getattr(getattr(tqdm, "tqdm", None), "_instances", []) or [])
+    for bar in bars:
+        bar.close()
+    if bars:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
 class _EchoHandler(logging.Handler):
-    """Log records of the `taskrun` loggers (plugins included) as `taskrun: warning: ...` on stderr."""
+    """Log records of the `taskrun` loggers (plugins included) on stderr: `taskrun: message` for
+    progress, `taskrun: warning: message` for warnings. Only rank 0 of a distributed launch speaks."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"taskrun: {record.levelname.lower()}: {record.getMessage()}", err=True)
+        if os.environ.get("RANK", "0") != "0":
+            return
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        click.echo(f"taskrun: {level}{record.getMessage()}", err=True)
 
 
 def _show_log_messages() -> None:
@@ -132,6 +149,40 @@ def _shown(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else f"{value:g}"
 
 
+def _labels_line(task: TaskSpec) -> str:
+    problems = task.problem_types or (task.problem_type,)
+    classes = ", ".join(task.labels) if task.labels else "read from the data"
+    if problems == ("regression",):
+        return "none: the label column holds a number, and the model predicts one value"
+    if "regression" in problems:
+        return f"{classes} (with --problem regression: a number, and the model predicts one value)"
+    return classes
+
+
+def _metrics_lines(task: TaskSpec) -> list[str]:
+    """What the task reports for each problem it can run as, and which metric is primary."""
+    from .metrics import default_metric_names
+
+    lines = []
+    for problem in task.problem_types or (task.problem_type,):
+        if task.metrics:
+            names, shown = list(task.metrics), ", ".join(task.metrics)
+        elif task.labels is not None or problem != "single-label":
+            names = list(default_metric_names(problem, len(task.labels or ())))
+            shown = ", ".join(names)
+        else:  # the label count decides between binary and macro F1
+            names = list(default_metric_names(problem, 2))
+            many = default_metric_names(problem, 3)
+            shown = ", ".join(a if a == b else f"{a} (2 labels) or {b}" for a, b in zip(names, many))
+        primary, higher = task.primary(names)
+        prefix = f"{problem}: " if len(task.problem_types) > 1 else ""
+        label = "metrics" if not lines else ""
+        lines.append(f"  {label:<16} {prefix}{shown}; primary {primary} ({'higher' if higher else 'lower'} is better)")
+    if task.metrics_help:
+        lines.append(f"  {'':<16} {task.metrics_help}")
+    return lines
+
+
 def _list_plugins(manager: TaskrunPluginManager, as_json: bool) -> None:
     manager.tasks()  # asking every plugin for its tasks finds those that fail to register
     rows = [
@@ -141,19 +192,28 @@ def _list_plugins(manager: TaskrunPluginManager, as_json: bool) -> None:
             "version": p.version,
             "module": p.module,
             "hooks": manager.implemented_hooks(p.name),
+            "for_all_tasks": list(p.for_all_tasks),
         }
         for p in manager.plugins.values()
     ]
+    conflicts = manager.conflicts()
     if as_json:
-        click.echo(json.dumps({"plugins": rows, "broken": manager.broken}, indent=2))
+        click.echo(json.dumps({"plugins": rows, "broken": manager.broken, "conflicts": conflicts}, indent=2))
         return
+
+    def hooks(row: dict[str, Any]) -> str:
+        return ", ".join(
+            h.removeprefix("taskrun_") + (" (all tasks)" if h in row["for_all_tasks"] else "") for h in row["hooks"]
+        )
+
     _table(
         ["PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS"],
-        [
-            [r["plugin"], r["distribution"], r["version"], ", ".join(h.removeprefix("taskrun_") for h in r["hooks"])]
-            for r in rows
-        ],
+        [[r["plugin"], r["distribution"], r["version"], hooks(r)] for r in rows],
     )
+    if conflicts:
+        click.echo("\nTask names registered by more than one plugin (they cannot run):")
+        for name, owners in conflicts.items():
+            click.echo(f"  {name}: {', '.join(owners)}")
     if manager.broken:
         click.echo("\nBroken plugins (left out):")
         for name, error in manager.broken.items():
@@ -182,14 +242,18 @@ def info(ctx: click.Context, task_name: str) -> None:
     lines = [
         f"{task.name}: {task.description}",
         f"  plugin           {task.plugin} ({plugin.distribution} {plugin.version})".rstrip(),
-        f"  problem          {task.problem_type}",
+        f"  problem          {task.problem_type}"
+        + (f" (--problem: {', '.join(task.problem_types)})" if len(task.problem_types) > 1 else ""),
         f"  inputs           {inputs}; label column {task.label_column}",
-        f"  labels           {', '.join(task.labels) if task.labels else 'read from the data'}",
-        f"  metrics          {', '.join(task.metrics) or 'not declared'}",
+        f"  labels           {_labels_line(task)}",
+        *_metrics_lines(task),
         f"  data             {task.data_source or 'not described'}",
         f"  default model    {task.default_model or '(none: --model is required)'}",
         "  hyperparameters  " + ", ".join(f"{k} {_shown(hyper[k])}" for k in HYPERPARAMETERS),
     ]
+    for name, stages in manager.others_for(task).items():
+        changed = ", ".join(stage.removeprefix("taskrun_") for stage in stages)
+        lines.append(f"  also changed by  plugin {name} ({changed}), which declares it for every task")
     if task.options:
         lines.append("  options")
         for option in task.options:
@@ -295,6 +359,15 @@ def _prediction_table(outcome: Any) -> None:
         return f"{value:.4f}" if isinstance(value, float) else ""
 
     pairs = outcome.pairs or [None] * len(outcome.texts)
+    if outcome.rows and "value" in outcome.rows[0]:  # regression: one predicted number per text
+        _table(
+            ["VALUE", "TEXT"],
+            [
+                [number(row["value"]), short(text if pair is None else f"{text} | {pair}")]
+                for row, text, pair in zip(outcome.rows, outcome.texts, pairs)
+            ],
+        )
+        return
     extra = sorted({key for row in outcome.rows for key in row if key.startswith("score_")})
     _table(
         ["LABEL", "SCORE", *(key.upper() for key in extra), "TEXT"],
@@ -387,11 +460,9 @@ def _eval_command(task: TaskSpec) -> click.Command:
 
         options = {"task_options": {key: values.pop(key) for key in own_keys}, **values}
         run = inference.load_run(ctx.meta["taskrun.run_dir"])
-        metrics = inference.evaluate_run(
-            _manager(ctx), run, task.name, split, options, batch_size, report=lambda line: click.echo(line, err=True)
-        )
+        metrics = inference.evaluate_run(_manager(ctx), run, task.name, split, options, batch_size)
         if output:
-            inference.write_atomically(output, json.dumps(metrics, indent=2) + "\n")
+            inference.write_output(output, json.dumps(metrics, indent=2) + "\n")
         scores = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         click.echo(f"taskrun: {run.folder} on {task.name} {split} ({metrics['samples']:,} examples): {scores}")
         for line in _per_class_lines(metrics.get("per_class", {})):
@@ -633,7 +704,7 @@ def _run_and_report(manager: TaskrunPluginManager, config: RunConfig) -> None:
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        result = run(manager, config, report=lambda line: click.echo(line, err=True))
+        result = run(manager, config)
     except KeyboardInterrupt:
         saved = complete_checkpoints(checkpoint_folder(config.output_dir), hashes=False)
         click.echo(
@@ -652,7 +723,7 @@ def _run_and_report(manager: TaskrunPluginManager, config: RunConfig) -> None:
 
 def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:
     """The lines printed when a run ends: task, model, metrics, time, where the files are."""
-    from .runner import scores_of
+    from .scoring import scores_of
 
     train, evaluation = metrics["train"], metrics["eval"]
     scores = "  ".join(f"{k} {v:.4f}" for k, v in scores_of(evaluation).items())

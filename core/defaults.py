@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from .data import class_names
-from .encoding import encode
 from .errors import ModelSourceError
 from .hookspecs import hookimpl
 from .task import Predictions
+from .tokenization import encode
 
 HF_PROBLEM_TYPES = {
     "single-label": "single_label_classification",
@@ -33,7 +33,7 @@ def taskrun_preprocess(task, config, dataset, tokenizer):
     for split, data in dataset.items():
         columns = list(task.text_columns[:1]) + [c for c in task.text_columns[1:] if c in data.column_names]
         num_labels = len(class_names(data.features.get(task.label_column)))
-        multi_hot = task.problem_type == "multi-label" and task.label_column in data.column_names
+        multi_hot = config.problem_type == "multi-label" and task.label_column in data.column_names
 
         def encode_batch(batch, columns=columns, num_labels=num_labels, multi_hot=multi_hot):
             pairs = batch[columns[1]] if len(columns) == 2 else None
@@ -66,8 +66,8 @@ def taskrun_model(task, config, label_names):
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    kwargs = {"problem_type": HF_PROBLEM_TYPES[task.problem_type]}
-    if task.problem_type == "regression":
+    kwargs = {"problem_type": HF_PROBLEM_TYPES[config.problem_type]}
+    if config.problem_type == "regression":
         kwargs.update(num_labels=1, id2label={0: "value"}, label2id={"value": 0})
     else:
         kwargs.update(
@@ -104,9 +104,9 @@ def dropout_settings(model_path: str, probability: float) -> dict[str, float]:
 def taskrun_postprocess(task, config, logits):
     """Softmax + argmax (single-label), sigmoid + threshold (multi-label), value (regression)."""
     logits = np.asarray(logits, dtype=np.float64)
-    if task.problem_type == "regression":
+    if config.problem_type == "regression":
         return Predictions(values=logits.reshape(len(logits), -1)[:, 0])
-    if task.problem_type == "multi-label":
+    if config.problem_type == "multi-label":
         scores = 1.0 / (1.0 + np.exp(-logits))
         return Predictions(label_ids=(scores >= config.threshold).astype(np.int64), scores=scores)
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))

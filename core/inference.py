@@ -12,20 +12,23 @@ import csv
 import dataclasses
 import io
 import json
-import os
-import tempfile
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
 from .data import class_names
-from .encoding import encode
 from .errors import DataError, ModelSourceError, UsageError
+from .files import write_atomically
 from .manager import TaskrunPluginManager
-from .runner import RUN_MARKER, class_figures, merged_metrics
+from .outputs import RUN_MARKER
+from .scoring import class_figures, merged_metrics, postprocess
 from .task import Predictions, RunConfig, TaskSpec
+from .tokenization import encode
+
+log = logging.getLogger("taskrun")
 
 PAIR_SEPARATOR = "\t"
 
@@ -57,12 +60,7 @@ class LoadedRun:
 
     def config(self) -> RunConfig:
         """The run's settings as a RunConfig (what post-processing and data loading expect)."""
-        fields = {f.name for f in dataclasses.fields(RunConfig)}
-        values = {k: v for k, v in self.record.items() if k in fields}
-        values["output_dir"] = Path(values["output_dir"])
-        if values.get("data_dir"):
-            values["data_dir"] = Path(values["data_dir"])
-        return RunConfig(**values)
+        return RunConfig.from_dict(self.record)
 
 
 def load_run(folder: Path) -> LoadedRun:
@@ -193,22 +191,22 @@ def predict(
     texts = [inputs.texts[i] for i in keep]
     pairs = [inputs.pairs[i] for i in keep] if inputs.pairs is not None else None
     rows = [dict(row) for row in inputs.rows]
+    blank = {"value": ""} if run.problem_type == "regression" else {"label": "", "score": ""}
     for row in rows:
-        row.update(label="", score="")
+        row.update(blank)
     truncated = 0
     if keep:
         logits, truncated = infer(run, texts, pairs, batch_size)
-        answer: Predictions = manager.call(
-            "taskrun_postprocess", task=task_for(manager, run), config=run.config(), logits=logits
-        )
+        answer = postprocess(manager, task_for(manager, run), run.config(), logits)
         for j, i in enumerate(keep):
             rows[i].update(_prediction_columns(run, answer, j, all_scores))
     return PredictOutcome(rows, inputs.texts, inputs.pairs, [inputs.origin[i] for i in empty], truncated)
 
 
 def _prediction_columns(run: LoadedRun, answer: Predictions, j: int, all_scores: bool) -> dict[str, Any]:
+    """Regression: the predicted `value`; classification: the `label` and its probability `score`."""
     if run.problem_type == "regression":
-        return {"label": "value", "score": float(answer.values[j])}
+        return {"value": float(answer.values[j])}
     scores = answer.scores[j]
     if run.problem_type == "multi-label":
         chosen = [run.label_names[k] for k in np.flatnonzero(answer.label_ids[j])]
@@ -240,29 +238,15 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
         )
         writer.writeheader()
         writer.writerows(rows)
-    write_atomically(path, buffer.getvalue())
+    write_output(path, buffer.getvalue())
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write a file whole or not at all (a temporary file beside it, then a rename), with the
-    permissions a plain open() would give."""
+def write_output(path: Path, text: str) -> None:
+    """Write predict's or eval's --output whole or not at all; a failure names the path."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        write_atomically(path, text)
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 # -- eval ---------------------------------------------------------------------------------------
@@ -275,13 +259,12 @@ def evaluate_run(
     split: str,
     options: dict[str, Any],
     batch_size: int,
-    report: Callable[[str], None],
 ) -> dict[str, Any]:
     """Score the saved model on a task's split. Labels are matched by name through the saved
     `id2label`; a different label set is an error that shows both."""
     task = dataclasses.replace(manager.task(task_name), problem_type=run.problem_type)
     config = dataclasses.replace(run.config(), task=task.name, max_train_samples=None, **options)
-    dataset = manager.call("taskrun_load_dataset", task=task, config=config)
+    dataset = manager.call("taskrun_load_dataset", task, config=config)
     if dataset is None or split not in dataset:
         raise DataError(f"task {task.name!r} has no {split} split" + (" with these options." if dataset else "."))
     data = dataset[split]
@@ -309,11 +292,11 @@ def evaluate_run(
             f"but {task.name!r} gives {'pairs' if pairs is not None else 'single texts'}."
         )
     logits, truncated = infer(run, texts, pairs, batch_size)
-    predictions = manager.call("taskrun_postprocess", task=task, config=config, logits=logits)
+    predictions = postprocess(manager, task, config, logits)
     metrics = merged_metrics(manager, task, predictions, references, model_labels)
     metrics.update(class_figures(predictions.label_ids, references, task, model_labels))
     if truncated:
-        report(f"taskrun: {truncated:,} of {len(texts):,} texts were truncated to {run.max_length} tokens")
+        log.info("%s of %s texts were truncated to %d tokens", f"{truncated:,}", f"{len(texts):,}", run.max_length)
     return {"task": task.name, "split": split, "samples": len(texts), "model": str(run.folder), **metrics}
 
 

@@ -1,59 +1,72 @@
-"""Loading plugins and answering hooks.
+"""Loading plugins and routing hooks to them.
 
 Built-in plugins and installed ones (entry-point group `taskrun`) go through the same
 `load_plugin` call. Order, on purpose: the core defaults first (and `trylast`), then the
-built-ins, then installed plugins; pluggy calls the last registered first, so an installed plugin
-gets the first say in every firstresult hook. Each plugin loads on its own: one that fails to
-import or implements a hook that does not exist is recorded in `broken` and left out, and every
-other task still works (TASKRUN_STRICT_PLUGINS=1 makes that fatal).
+built-ins, then installed plugins in the order of their entry-point names. Each plugin loads on
+its own: one that fails to import, implements a hook that does not exist, defines a `taskrun_*`
+function without `@hookimpl`, or fails to register its tasks is recorded in `broken` and left
+out, and every other task still works (TASKRUN_STRICT_PLUGINS=1 makes that fatal).
+
+Routing: a task's stage hooks reach the plugin that registered it, then plugins that declare
+(with `TASKRUN_FOR_ALL_TASKS`) that they change that stage for every task, then the core defaults;
+no other plugin is asked. Among those, pluggy's order holds (the last registered first,
+`tryfirst`/`trylast` respected). Each plugin is called through pluggy on its own, so that an
+answer and an error are always attributed to the plugin that gave them.
 
 Environment:
   TASKRUN_PLUGINS        comma-separated entry-point names to load; empty or "none": no
                          installed plugins (built-ins always load). Unset: all of them.
-  TASKRUN_STRICT_PLUGINS=1  a broken plugin is an error instead of a listed warning.
-  TASKRUN_TRACE_HOOKS=1  print every hook call and result to stderr (for plugin authors).
+  TASKRUN_STRICT_PLUGINS=1  a broken plugin or a task name two plugins register is an error.
+  TASKRUN_TRACE_HOOKS=1  print every hook call, its result and the plugin that answered, to stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib
+import logging
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import pluggy
 
 from . import hookspecs
 from .errors import PluginError, TaskrunError, UsageError
-from .hookspecs import PROJECT
+from .hookspecs import FOR_ALL_TASKS, PROJECT, STAGE_HOOKS
 from .registry import CatalogueEntry, load_catalogue
 from .task import TaskSpec
 
-DEFAULTS_PLUGIN = ("taskrun-defaults", "taskrun.defaults")
+DEFAULTS = "taskrun-defaults"
+DEFAULTS_PLUGIN = (DEFAULTS, "taskrun.defaults")
 BUILTIN_PLUGINS = (
     ("glue-mrpc", "taskrun.plugins.glue_mrpc"),
     ("sentiment", "taskrun.plugins.sentiment"),
     ("custom-csv", "taskrun.plugins.custom_csv"),
 )
 ENTRY_POINT_GROUP = PROJECT
+log = logging.getLogger("taskrun")
 
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """Who provides a plugin: its name, module, distribution and version."""
+    """Who provides a plugin: its name, module, distribution and version, and the stage hooks it
+    declares for every task."""
 
     name: str
     module: str
     distribution: str
     version: str
+    for_all_tasks: tuple[str, ...] = ()
 
 
 class TaskrunPluginManager:
-    """A pluggy manager plus taskrun's own records: plugins, tasks, conflicts, broken plugins."""
+    """A pluggy manager plus taskrun's own records: plugins, task owners, conflicts, broken plugins."""
 
     def __init__(self, catalogue: dict[str, CatalogueEntry] | None = None):
         self.pm = pluggy.PluginManager(PROJECT)
@@ -62,6 +75,8 @@ class TaskrunPluginManager:
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: dict[str, str] = {}
         self._providers: dict[str, list[tuple[str, TaskSpec]]] | None = None
+        self._warned: set[tuple[str, str]] = set()
+        self._trace = self.pm.trace.root.get("taskrun")
         if os.environ.get("TASKRUN_TRACE_HOOKS") == "1":
             self.pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
             self.pm.enable_tracing()
@@ -69,11 +84,16 @@ class TaskrunPluginManager:
     # -- loading -----------------------------------------------------------------------------
 
     def load_plugin(self, name: str, load: Callable[[], Any], distribution: str, version: str) -> None:
-        """Import one plugin and register it under `name`; record it as broken if that fails."""
+        """Import one plugin, check it and register it under `name`; record it as broken if that fails."""
         try:
-            plugin = load()
+            with self._deprecations(name):
+                plugin = load()
         except Exception as exc:  # a plugin's import can raise anything
             self._mark_broken(name, f"cannot be imported: {type(exc).__name__}: {exc}")
+            return
+        problem = _unmarked_hooks(plugin) or _bad_declaration(plugin)
+        if problem:
+            self._mark_broken(name, problem)
             return
         try:
             self.pm.register(plugin, name=name)
@@ -87,7 +107,8 @@ class TaskrunPluginManager:
             self._mark_broken(name, f"cannot be registered: {exc}")
             return
         module = getattr(plugin, "__name__", type(plugin).__name__)
-        self.plugins[name] = PluginInfo(name, module, distribution, version)
+        declared = tuple(getattr(plugin, FOR_ALL_TASKS, ()))
+        self.plugins[name] = PluginInfo(name, module, distribution, version, declared)
         self._providers = None
 
     def load_modules(self, modules: Iterable[tuple[str, str]], distribution: str, version: str) -> None:
@@ -99,11 +120,15 @@ class TaskrunPluginManager:
         """Register installed plugins (entry-point group `taskrun`), filtered by TASKRUN_PLUGINS."""
         wanted = os.environ.get("TASKRUN_PLUGINS")
         allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()} - {"none"}
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        found = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+        for ep in found:
             if allowed is not None and ep.name not in allowed:
                 continue
             dist = ep.dist
             self.load_plugin(ep.name, ep.load, dist.name if dist else "?", dist.version if dist else "?")
+        for name in sorted((allowed or set()) - {ep.name for ep in found}):
+            known = ", ".join(ep.name for ep in found) or "none"
+            log.warning("TASKRUN_PLUGINS names %r, which is no installed plugin (installed: %s)", name, known)
 
     def register(self, plugin: Any, name: str | None = None) -> None:
         """Register an object (a module or a class instance) as a plugin: for tests and embedding."""
@@ -113,7 +138,8 @@ class TaskrunPluginManager:
             raise PluginError(f"plugin {name!r} is broken: {self.broken[name]}")
 
     def unregister(self, name: str) -> None:
-        self.pm.unregister(name=name)
+        if self.pm.get_plugin(name) is not None:
+            self.pm.unregister(name=name)
         self.plugins.pop(name, None)
         self._providers = None
 
@@ -122,35 +148,72 @@ class TaskrunPluginManager:
             raise PluginError(f"plugin {name!r} {error}", hint="Unset TASKRUN_STRICT_PLUGINS to run without it.")
         self.broken[name] = error
 
+    @contextlib.contextmanager
+    def _deprecations(self, plugin: str) -> Iterator[None]:
+        """Show taskrun's deprecation warnings raised while `plugin` runs, once each, naming it
+        (Python hides DeprecationWarning outside __main__); other warnings pass on unchanged."""
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DeprecationWarning)
+                yield
+        finally:
+            for warning in caught:
+                text = str(warning.message)
+                if not issubclass(warning.category, DeprecationWarning):
+                    warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+                elif "taskrun" in text and (plugin, text) not in self._warned:
+                    self._warned.add((plugin, text))
+                    log.warning("plugin %r: %s", plugin, text)
+
     # -- tasks -------------------------------------------------------------------------------
 
     def _collect_tasks(self) -> dict[str, list[tuple[str, TaskSpec]]]:
-        """Ask each plugin for its tasks, one plugin at a time, so that each task has an owner."""
+        """Ask each plugin for its tasks through pluggy, one plugin at a time, so that each task
+        has an owner; a plugin that raises (a TaskSpec that refuses a mistake, say) is broken."""
         if self._providers is not None:
             return self._providers
         providers: dict[str, list[tuple[str, TaskSpec]]] = {}
-        trace = self.pm.trace.root.get("hook")
-        for impl in self.pm.hook.taskrun_register_tasks.get_hookimpls():
-            owner = impl.plugin_name
-            trace(f"taskrun_register_tasks [{owner}]")
+        for owner in self._call_order("taskrun_register_tasks"):
+            found: list[TaskSpec] = []
 
-            def register(spec: TaskSpec, owner: str = owner) -> None:
+            def register(spec: TaskSpec, found: list[TaskSpec] = found) -> None:
                 if not isinstance(spec, TaskSpec):
                     raise TypeError(f"register() takes a taskrun.TaskSpec, got {type(spec).__name__}")
-                providers.setdefault(spec.name, []).append((owner, spec))
+                found.append(spec)
 
             try:
-                impl.function(register=register)
+                with self._deprecations(owner):
+                    self._caller(owner, "taskrun_register_tasks")(register=register)
             except Exception as exc:
-                for name in list(providers):
-                    providers[name] = [(p, spec) for p, spec in providers[name] if p != owner]
-                    if not providers[name]:
-                        del providers[name]
-                self.pm.unregister(name=owner)  # none of its hooks may run for any task
-                self.plugins.pop(owner, None)
-                self._mark_broken(owner, f"raised in taskrun_register_tasks: {type(exc).__name__}: {exc}")
+                self._drop(owner, f"raised in taskrun_register_tasks: {type(exc).__name__}: {exc}")
+                continue
+            for spec in found:
+                providers.setdefault(spec.name, []).append((owner, spec))
+        for owner, info in list(self.plugins.items()):
+            orphan = [h for h in self.implemented_hooks(owner) if h in STAGE_HOOKS and h not in info.for_all_tasks]
+            owns = any(p == owner for found in providers.values() for p, _ in found)
+            if owner != DEFAULTS and orphan and not owns:
+                self._drop(
+                    owner,
+                    f"implements {', '.join(orphan)} but registers no task, and since taskrun 0.2 a task's hooks "
+                    f"reach only the plugin that registered it. To change these stages for every task, declare "
+                    f"{FOR_ALL_TASKS} = {tuple(orphan)!r} in the plugin.",
+                )
         self._providers = providers
+        conflicts = self.conflicts()
+        if conflicts and os.environ.get("TASKRUN_STRICT_PLUGINS") == "1":
+            name, owners = next(iter(conflicts.items()))
+            raise PluginError(
+                f"task {name!r} is registered by more than one plugin: {' and '.join(owners)}",
+                hint="Unset TASKRUN_STRICT_PLUGINS to run the other tasks.",
+            )
         return providers
+
+    def _drop(self, name: str, error: str) -> None:
+        """Unregister a plugin that turned out broken after loading: none of its hooks may run."""
+        self.unregister(name)
+        self._mark_broken(name, error)
 
     def tasks(self) -> dict[str, TaskSpec]:
         """Every runnable task (no conflict), with catalogue defaults filled in, by name."""
@@ -162,7 +225,7 @@ class TaskrunPluginManager:
 
     def conflicts(self) -> dict[str, list[str]]:
         """Task names that more than one plugin registers, with the plugins."""
-        return {name: [p for p, _ in found] for name, found in self._collect_tasks().items() if len(found) > 1}
+        return {name: sorted(p for p, _ in found) for name, found in self._collect_tasks().items() if len(found) > 1}
 
     def task(self, name: str) -> TaskSpec:
         """The task called `name`, or an error that says why it is not there."""
@@ -201,45 +264,105 @@ class TaskrunPluginManager:
 
     # -- calling hooks -----------------------------------------------------------------------
 
-    def call(self, hook_name: str, **kwargs: Any) -> Any:
-        """Call a hook; an exception from a plugin becomes a PluginError naming plugin, hook, task.
+    def stage_plugins(self, task: TaskSpec, hook_name: str) -> list[str]:
+        """The plugins asked for `task`'s stage `hook_name`, in call order: its owner and the plugins
+        that declare the stage for every task (pluggy's order among them), then the core defaults."""
+        allowed = {task.plugin, DEFAULTS} | {n for n, p in self.plugins.items() if hook_name in p.for_all_tasks}
+        return [name for name in self._call_order(hook_name) if name in allowed]
 
-        A `TaskrunError` raised by a plugin (say a DataError about the user's file) passes through
-        unchanged: it is already a message for the user.
-        """
-        hook = getattr(self.pm.hook, hook_name)
+    def others_for(self, task: TaskSpec) -> dict[str, tuple[str, ...]]:
+        """Plugins other than the owner that change some of `task`'s stages, with those stages."""
+        return {n: p.for_all_tasks for n, p in self.plugins.items() if p.for_all_tasks and n != task.plugin}
+
+    def call(self, hook_name: str, task: TaskSpec, **kwargs: Any) -> Any:
+        """A firstresult stage hook: the first non-None answer of the task's plugins."""
+        return self.answer(hook_name, task, **kwargs)[0]
+
+    def answer(self, hook_name: str, task: TaskSpec, **kwargs: Any) -> tuple[Any, str | None]:
+        """A firstresult stage hook's answer and the plugin that gave it ((None, None): nobody did)."""
+        for name in self.stage_plugins(task, hook_name):
+            result = self._call_one(name, hook_name, task, kwargs)
+            if result is not None:
+                self._trace(f"{hook_name} for task {task.name!r} answered by plugin {name!r}")
+                return result, name
+        return None, None
+
+    def collect(self, hook_name: str, task: TaskSpec, **kwargs: Any) -> list[tuple[str, Any]]:
+        """A collecting stage hook: (plugin, answer) of every task plugin that answers (not None)."""
+        answers = []
+        for name in self.stage_plugins(task, hook_name):
+            for result in self._call_one(name, hook_name, task, kwargs):
+                if result is not None:
+                    self._trace(f"{hook_name} for task {task.name!r} answered by plugin {name!r}")
+                    answers.append((name, result))
+        return answers
+
+    def _call_one(self, name: str, hook_name: str, task: TaskSpec, kwargs: dict[str, Any]) -> Any:
+        """Call one plugin's implementation through pluggy; its exception becomes a PluginError
+        naming plugin, hook and task. A `TaskrunError` (a DataError about the user's file, say)
+        passes through unchanged: it is already a message for the user."""
         try:
-            return hook(**kwargs)
+            with self._deprecations(name):
+                return self._caller(name, hook_name)(task=task, **kwargs)
         except TaskrunError:
             raise
         except Exception as exc:
-            plugin = self._culprit(hook, exc)
-            task = kwargs.get("task")
-            task_part = f" for task {task.name!r}" if isinstance(task, TaskSpec) else ""
-            raise PluginError(
-                f"plugin {plugin!r} failed in {hook_name}{task_part}: {type(exc).__name__}: {exc}",
-                hint="Set TASKRUN_TRACEBACK=1 to see the traceback.",
-            ) from exc
+            raise plugin_error(name, hook_name, task, exc) from exc
 
-    @staticmethod
-    def _culprit(hook: Any, exc: BaseException) -> str:
-        """The plugin whose hook function is on the traceback of `exc`."""
-        owners = {
-            impl.function.__code__: impl.plugin_name
-            for impl in hook.get_hookimpls()
-            if hasattr(impl.function, "__code__")
-        }
-        tb = exc.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code in owners:
-                return owners[tb.tb_frame.f_code]
-            tb = tb.tb_next
-        return "?"
+    def _caller(self, name: str, hook_name: str) -> Any:
+        """Plugin `name`'s implementation of `hook_name` (with its own wrappers), through pluggy."""
+        plugin = self.pm.get_plugin(name)
+        return self.pm.subset_hook_caller(
+            hook_name, remove_plugins=[p for p in self.pm.get_plugins() if p is not plugin]
+        )
+
+    def _call_order(self, hook_name: str) -> list[str]:
+        """The plugins implementing `hook_name`, in the order pluggy calls them, each once."""
+        names = [impl.plugin_name for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls())]
+        return list(dict.fromkeys(names))
 
     def implemented_hooks(self, name: str) -> list[str]:
         """The hooks that plugin `name` implements."""
         plugin = self.pm.get_plugin(name)
         return sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+
+
+def plugin_error(plugin: str, hook_name: str, task: TaskSpec, exc: BaseException, during: str = "") -> PluginError:
+    """The one message for a plugin's failure: plugin, hook, task, the exception."""
+    return PluginError(
+        f"plugin {plugin!r} failed in {hook_name}{during} for task {task.name!r}: {type(exc).__name__}: {exc}",
+        hint="Set TASKRUN_TRACEBACK=1 to see the traceback.",
+    )
+
+
+def _unmarked_hooks(plugin: Any) -> str | None:
+    """A reason if the plugin defines `taskrun_*` functions that lack @hookimpl (pluggy ignores them)."""
+    unmarked = [
+        name
+        for name in dir(plugin)
+        if name.startswith("taskrun_")
+        and callable(getattr(plugin, name, None))
+        and not hasattr(getattr(plugin, name), f"{PROJECT}_impl")
+    ]
+    if not unmarked:
+        return None
+    return (
+        f"defines {', '.join(unmarked)} without @hookimpl, so taskrun would never call it: mark it with "
+        "@taskrun.hookimpl (or rename it: the taskrun_ prefix is for hooks)"
+    )
+
+
+def _bad_declaration(plugin: Any) -> str | None:
+    """A reason if the plugin's TASKRUN_FOR_ALL_TASKS is not a tuple of stage hooks it implements."""
+    declared = getattr(plugin, FOR_ALL_TASKS, ())
+    if isinstance(declared, str) or not isinstance(declared, (tuple, list)):
+        return f"{FOR_ALL_TASKS} must be a tuple of hook names, not {declared!r}"
+    for hook in declared:
+        if hook not in STAGE_HOOKS:
+            return f"{FOR_ALL_TASKS} names {hook!r}, which is not a stage hook ({', '.join(STAGE_HOOKS)})"
+        if not hasattr(getattr(plugin, hook, None), f"{PROJECT}_impl"):
+            return f"{FOR_ALL_TASKS} names {hook!r}, which the plugin does not implement with @hookimpl"
+    return None
 
 
 def _taskrun_version() -> str:

@@ -14,18 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TaskrunError
+from .task import TaskSpecError, check_hyperparameters
 
-HYPERPARAMETERS = (
-    "epochs",
-    "learning_rate",
-    "batch_size",
-    "max_length",
-    "seed",
-    "warmup_ratio",
-    "weight_decay",
-    "dropout",
-    "freeze_embeddings",
-)
 ENTRY_KEYS = {"plugin", "description", "default_model", "hyperparameters"}
 
 
@@ -60,10 +50,10 @@ def load_catalogue(path: Path | None = None) -> dict[str, CatalogueEntry]:
             raise TaskrunError(
                 f"{path}: task {name!r} must have 'plugin' and only {sorted(ENTRY_KEYS)}; found {sorted(entry)}"
             )
-        hyper = dict(entry.get("hyperparameters", {}))
-        bad = set(hyper) - set(HYPERPARAMETERS)
-        if bad:
-            raise TaskrunError(f"{path}: task {name!r} has unknown hyperparameters {sorted(bad)}")
+        try:
+            hyper = check_hyperparameters(dict(entry.get("hyperparameters", {})), f"task {name!r}")
+        except TaskSpecError as exc:
+            raise TaskrunError(f"{path}: {exc}") from None
         entries[name] = CatalogueEntry(
             name=name,
             plugin=entry["plugin"],

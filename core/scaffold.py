@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 from .errors import UsageError
+from .files import staged_folder
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 
@@ -22,7 +20,7 @@ name = "taskrun-{name}"
 version = "0.1.0"
 description = "taskrun task plugin: {name}"
 requires-python = ">=3.11"
-dependencies = ["taskrun>=0.1"]
+dependencies = ["taskrun>=0.2"]
 
 [project.optional-dependencies]
 test = ["pytest"]
@@ -44,8 +42,8 @@ MODULE = '''\
 
 Each file has a `text` and a `label` column; labels are any strings. Change the task's
 description, defaults and data loading below; the core does tokenising, batching, the model
-head, training, evaluation and saving. Import heavy libraries inside the hooks, as here, so that
-`taskrun list` stays fast.
+head, training, evaluation (accuracy, F1, Matthews correlation) and saving. Import heavy
+libraries inside the hooks, as here, so that `taskrun list` stays fast.
 """
 
 from taskrun import TaskSpec, hookimpl
@@ -61,7 +59,6 @@ def taskrun_register_tasks(register):
         text_columns=("text",),
         default_model="embedded",
         hyperparameters={{"epochs": 3, "learning_rate": 5e-5, "batch_size": 16}},
-        metrics=("accuracy",),
         uses_data_dir=True,
         data_source="--data-dir: a folder with train.csv and dev.csv (columns text, label).",
     ))
@@ -69,8 +66,7 @@ def taskrun_register_tasks(register):
 
 @hookimpl
 def taskrun_load_dataset(task, config):
-    if task.name != TASK:
-        return None  # not our task: let its own plugin answer
+    # Called for this plugin's own task only.
     import datasets
 
     from taskrun.data import labelled_dataset, read_table, require_column, sorted_label_names
@@ -78,7 +74,8 @@ def taskrun_load_dataset(task, config):
 
     if config.data_dir is None:
         raise DataError(f"task {{TASK}} needs --data-dir: a folder with train.csv and dev.csv")
-    tables = {{"train": read_table(config.data_dir / "train.csv"), "validation": read_table(config.data_dir / "dev.csv")}}
+    files = {{"train": "train.csv", "validation": "dev.csv"}}
+    tables = {{split: read_table(config.data_dir / name) for split, name in files.items()}}
     for table in tables.values():
         require_column(table, "text", "--data-dir")
         require_column(table, "label", "--data-dir")
@@ -87,19 +84,10 @@ def taskrun_load_dataset(task, config):
     for split, table in tables.items():
         for row, line in zip(table.rows, table.lines):
             if row["label"] not in names:
-                raise DataError(f"{{table.path}}:{{line}}: label {{row['label']!r}} is not among the training labels {{names}}")
+                raise DataError(f"{{table.path}}:{{line}}: label {{row['label']!r}} is not a training label {{names}}")
         ids = [names.index(label) for label in table.column("label")]
         splits[split] = labelled_dataset({{"text": table.column("text")}}, ids, names)
     return datasets.DatasetDict(splits)
-
-
-@hookimpl
-def taskrun_metrics(task, predictions, references, label_names):
-    if task.name != TASK:
-        return None
-    from taskrun.metrics import Accuracy
-
-    return Accuracy().compute(predictions=predictions.label_ids, references=references)
 '''
 
 TEST = '''\
@@ -165,12 +153,6 @@ def _csv(rows: list[tuple[str, str]]) -> str:
     return "text,label\n" + "".join(f"{text},{label}\n" for text, label in rows)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_plugin(name: str, parent: Path, existing_tasks: dict[str, str]) -> Path:
     """Write the package `taskrun-NAME` under `parent`; returns its folder. All or nothing."""
     if not NAME_PATTERN.match(name):
@@ -192,15 +174,9 @@ def write_plugin(name: str, parent: Path, existing_tasks: dict[str, str]) -> Pat
         "tests/data/dev.csv": _csv(dev),
         "README.md": README.format(**values),
     }
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".taskrun-{name}-", dir=parent))
-    try:
+    with staged_folder(target) as staging:
         for relative, text in files.items():
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a package folder is not
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target

@@ -1,15 +1,111 @@
-"""The data types that travel between the core and the plugins.
+"""The data types that travel between the core and the plugins: `TaskSpec`, `TaskOption`,
+`RunConfig` and `Predictions`.
+
+A `TaskSpec` checks itself when it is made, so that a plugin's mistake (an unknown
+hyperparameter, a value of the wrong type, a metric name with a typo) fails at registration with
+the field named, not silently at run time. A `RunConfig` is frozen: the runner resolves it once,
+and no hook can change what the other stages see.
 
 Nothing here imports torch, transformers or datasets, so that listing tasks stays fast.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+import re
+import warnings
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 PROBLEM_TYPES = ("single-label", "multi-label", "regression")
+
+# Every hyperparameter a task (or registry.toml) may set, with its type and allowed range: one
+# place for the TaskSpec check, the registry check and the command line's defaults.
+HYPERPARAMETERS: dict[str, tuple[type, str]] = {
+    "epochs": (float, "a number above 0"),
+    "learning_rate": (float, "a number above 0"),
+    "batch_size": (int, "a whole number of at least 1"),
+    "max_length": (int, "a whole number of at least 8"),
+    "seed": (int, "a whole number"),
+    "warmup_ratio": (float, "a number from 0 up to (not including) 1"),
+    "weight_decay": (float, "a number of at least 0"),
+    "dropout": (float, "a number from 0 up to (not including) 1, or None"),
+    "freeze_embeddings": (bool, "true or false"),
+}
+_IN_RANGE = {
+    "epochs": lambda v: v > 0,
+    "learning_rate": lambda v: v > 0,
+    "batch_size": lambda v: v >= 1,
+    "max_length": lambda v: v >= 8,
+    "seed": lambda v: True,
+    "warmup_ratio": lambda v: 0 <= v < 1,
+    "weight_decay": lambda v: v >= 0,
+    "dropout": lambda v: 0 <= v < 1,
+    "freeze_embeddings": lambda v: True,
+}
+# Names people type that difflib would not find.
+_ALIASES = {
+    "lr": "learning_rate",
+    "bs": "batch_size",
+    "batch": "batch_size",
+    "wd": "weight_decay",
+    "warmup": "warmup_ratio",
+    "max_len": "max_length",
+    "maxlen": "max_length",
+    "n_epochs": "epochs",
+}
+
+# Metric names whose lower values are better; every other metric is better higher.
+LOWER_IS_BETTER = frozenset({"loss", "mse", "rmse", "mae", "error", "perplexity"})
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class TaskSpecError(ValueError):
+    """A `TaskSpec` or `TaskOption` that cannot work; the message names the task and the field."""
+
+
+def suggestion(name: str, known: list[str] | tuple[str, ...]) -> str:
+    """` (did you mean 'x'?)` for the closest known name, or ''."""
+    close = _ALIASES.get(name) if _ALIASES.get(name) in known else None
+    close = close or next(iter(difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)), None)
+    return f" (did you mean {close!r}?)" if close else ""
+
+
+def check_hyperparameters(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Check names, types and ranges of task defaults; returns them with ints made floats where a
+    float is meant. Raises TaskSpecError naming `where` (the task or the registry entry)."""
+    checked = {}
+    for key, value in values.items():
+        if key not in HYPERPARAMETERS:
+            raise TaskSpecError(
+                f"{where}: hyperparameters: unknown key {key!r}{suggestion(key, tuple(HYPERPARAMETERS))}; "
+                f"the keys are {', '.join(HYPERPARAMETERS)}"
+            )
+        kind, meaning = HYPERPARAMETERS[key]
+        if key == "dropout" and value is None:
+            checked[key] = None
+            continue
+        right_type = (
+            isinstance(value, bool)
+            if kind is bool
+            else (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and (kind is float or isinstance(value, int))
+            )
+        )
+        if not right_type or not _IN_RANGE[key](value):
+            raise TaskSpecError(f"{where}: hyperparameters: {key} must be {meaning}, not {value!r}")
+        checked[key] = float(value) if kind is float else value
+    return checked
+
+
+def greater_is_better(metric: str) -> bool:
+    """Whether a higher value of `metric` is better (losses and errors: lower is better)."""
+    return not (metric in LOWER_IS_BETTER or metric.endswith("_loss") or metric.endswith("_error"))
 
 
 @dataclass(frozen=True)
@@ -27,6 +123,18 @@ class TaskOption:
     default: Any = None
     required: bool = False
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not re.match(r"^--[a-z0-9][a-z0-9-]*$", self.name):
+            raise TaskSpecError(f"TaskOption {self.name!r}: the name must look like --some-option (lowercase)")
+        valid_type = self.type in (str, int, float, bool, "path") or (
+            isinstance(self.type, tuple) and self.type and all(isinstance(t, str) for t in self.type)
+        )
+        if not valid_type:
+            raise TaskSpecError(
+                f"TaskOption {self.name}: type must be str, int, float, bool, 'path' or a tuple of strings, "
+                f"not {self.type!r}"
+            )
+
     @property
     def key(self) -> str:
         return self.name.lstrip("-").replace("-", "_")
@@ -34,18 +142,25 @@ class TaskOption:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """What a plugin registers: a task's name and how its data looks.
+    """What a plugin registers: a task's name, how its data looks, what it reports.
 
-    `text_columns` names the one or two text columns that the default preprocessing encodes
-    (two are encoded together as a pair; the second is used where a split has it);
-    `label_column` holds the label. `labels` lists the
-    label names where the task fixes them (None: they come from the data). `default_model` and
-    `hyperparameters` are the task's defaults; for built-in tasks registry.toml fills them in.
-    `metrics` names what `taskrun_metrics` reports (shown by `taskrun info`); `options` are the
-    task's own command-line options; `uses_data_dir` adds `--data-dir`; `data_source` says in a
-    sentence where the data comes from. `problem_types` lists every problem type the task can
-    run as, where there is a choice: the user picks one with `--problem` (default
-    `problem_type`). `plugin` is set by the core to the registering plugin.
+    - `text_columns`: the one or two text columns that the default preprocessing encodes (two
+      are encoded together as a pair; the second is used where a split has it).
+    - `label_column`: the label; `labels`: the label names where the task fixes them (None: they
+      come from the data).
+    - `problem_type`: the task's default problem; `problem_types`: every problem it can run as,
+      where there is a choice (the user picks with `--problem`; hooks read `config.problem_type`).
+    - `default_model`, `hyperparameters`: the task's defaults (keys: `HYPERPARAMETERS`); for
+      built-in tasks registry.toml fills them in.
+    - `metrics`: the names of the metrics the task reports (empty: the core's defaults for the
+      problem type); `primary_metric`: the one that picks the best checkpoint and is plotted
+      (default: the first reported); `greater_is_better`: its direction (default: from the name,
+      lower for losses and errors); `metrics_help`: display text for `taskrun info`.
+    - `options`: the task's own command-line options; `uses_data_dir` adds `--data-dir`;
+      `data_source` says in a sentence where the data comes from.
+    - `plugin` is set by the core to the registering plugin.
+
+    Every field is checked here: a mistake raises `TaskSpecError` naming the task and the field.
     """
 
     name: str
@@ -55,29 +170,108 @@ class TaskSpec:
     label_column: str = "label"
     labels: tuple[str, ...] | None = None
     default_model: str | None = None
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     metrics: tuple[str, ...] = ()
+    primary_metric: str | None = None
+    greater_is_better: bool | None = None
+    metrics_help: str = ""
     options: tuple[TaskOption, ...] = ()
     uses_data_dir: bool = False
     data_source: str = ""
     problem_types: tuple[str, ...] = ()
     plugin: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _TASK_NAME.match(self.name):
+            raise TaskSpecError(f"TaskSpec name {self.name!r}: use letters, digits, '-', '_' and '.' (no spaces)")
+        where = f"task {self.name!r}"
+        for name in ("description", "label_column", "metrics_help", "data_source"):
+            if not isinstance(getattr(self, name), str):
+                raise TaskSpecError(f"{where}: {name} must be a string, not {getattr(self, name)!r}")
         if self.problem_type not in PROBLEM_TYPES:
-            raise ValueError(
-                f"task {self.name!r}: problem_type must be one of {', '.join(PROBLEM_TYPES)}, not {self.problem_type!r}"
+            raise TaskSpecError(
+                f"{where}: problem_type must be one of {', '.join(PROBLEM_TYPES)}, not {self.problem_type!r}"
             )
-        unknown = set(self.problem_types) - set(PROBLEM_TYPES)
+        self._set("problem_types", self._strings("problem_types", self.problem_types))
+        unknown = [p for p in self.problem_types if p not in PROBLEM_TYPES]
         if unknown:
-            raise ValueError(f"task {self.name!r}: unknown problem_types {sorted(unknown)}")
+            raise TaskSpecError(f"{where}: problem_types: unknown {unknown}; choose from {', '.join(PROBLEM_TYPES)}")
+        if self.problem_types and self.problem_type not in self.problem_types:
+            raise TaskSpecError(f"{where}: problem_types must include problem_type {self.problem_type!r}")
+        self._set("text_columns", self._strings("text_columns", self.text_columns))
         if not 1 <= len(self.text_columns) <= 2:
-            raise ValueError(f"task {self.name!r}: text_columns holds one or two column names")
+            raise TaskSpecError(f"{where}: text_columns holds one or two column names, not {len(self.text_columns)}")
+        if self.labels is not None:
+            self._set("labels", self._strings("labels", self.labels))
+            if len(set(self.labels)) != len(self.labels) or not all(self.labels):
+                raise TaskSpecError(f"{where}: labels must be distinct, non-empty names: {list(self.labels)}")
+        if self.default_model is not None and not isinstance(self.default_model, str):
+            raise TaskSpecError(f"{where}: default_model must be a string or None, not {self.default_model!r}")
+        if not isinstance(self.hyperparameters, Mapping):
+            raise TaskSpecError(f"{where}: hyperparameters must be a dict, not {type(self.hyperparameters).__name__}")
+        self._set("hyperparameters", MappingProxyType(check_hyperparameters(self.hyperparameters, where)))
+        self._check_metrics(where)
+        self._set("options", tuple(self.options))
+        for option in self.options:
+            if not isinstance(option, TaskOption):
+                raise TaskSpecError(f"{where}: options holds TaskOption objects, not {option!r}")
+        keys = [option.key for option in self.options]
+        if len(set(keys)) != len(keys):
+            raise TaskSpecError(f"{where}: options: two options share a name: {keys}")
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def _strings(self, name: str, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            raise TaskSpecError(f"task {self.name!r}: {name} must be a tuple of strings, not {value!r}")
+        return tuple(value)
+
+    def _check_metrics(self, where: str) -> None:
+        names = self._strings("metrics", self.metrics)
+        legacy = [m for m in names if re.search(r"[\s(),]", m)]
+        if legacy:  # taskrun 0.1 mixed display text into `metrics`: keep it working, shown as help
+            warnings.warn(
+                f"{where}: metrics {legacy} look like display text; since taskrun 0.2 `metrics` holds metric "
+                "names only. Put the text in `metrics_help=`. (Accepted as help text until taskrun 0.3.)",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+            names = tuple(m for m in names if m not in legacy)
+            self._set("metrics_help", "; ".join(filter(None, [self.metrics_help, *legacy])))
+        bad = [m for m in names if not _NAME.match(m)]
+        if bad:
+            raise TaskSpecError(f"{where}: metrics: {bad[0]!r} is not a metric name (lowercase, digits and _)")
+        if len(set(names)) != len(names):
+            raise TaskSpecError(f"{where}: metrics: a name appears twice: {list(names)}")
+        self._set("metrics", names)
+        if self.primary_metric is not None:
+            if not isinstance(self.primary_metric, str) or not _NAME.match(self.primary_metric):
+                raise TaskSpecError(f"{where}: primary_metric {self.primary_metric!r} is not a metric name")
+            if names and self.primary_metric not in names:
+                raise TaskSpecError(
+                    f"{where}: primary_metric {self.primary_metric!r} is not among metrics {list(names)}"
+                    f"{suggestion(self.primary_metric, names)}"
+                )
+        if self.greater_is_better is not None and not isinstance(self.greater_is_better, bool):
+            raise TaskSpecError(f"{where}: greater_is_better must be True, False or None")
+
+    def primary(self, reported: list[str] | tuple[str, ...]) -> tuple[str, bool]:
+        """The primary metric and whether higher is better, given the metric names a run reports."""
+        name = self.primary_metric or next((m for m in self.metrics if m in reported), None)
+        name = name or next(iter(reported), "loss")
+        better = self.greater_is_better if self.greater_is_better is not None else greater_is_better(name)
+        return name, better
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
-    """The resolved settings of one run: task defaults overridden by the command line."""
+    """The resolved settings of one run: core defaults, then the task's, then the command line.
+
+    Frozen: the runner resolves it once (`problem_type` and `model_path` included) before any
+    stage hook sees it, so no hook can change what another stage sees. `task_options` is a
+    read-only mapping.
+    """
 
     task: str
     model: str
@@ -102,28 +296,45 @@ class RunConfig:
     resume: str | None = None  # "auto" (newest complete checkpoint of output_dir) or a checkpoint folder
     force_resume: bool = False  # resume although the checkpoint's data, model or labels differ
     overwrite: bool = False
-    problem_type: str | None = None  # --problem, for tasks with a choice; None: the task's own
+    problem_type: str | None = None  # the problem this run solves; None until resolved: the task's default
     threshold: float = 0.5  # multi-label: a label is predicted where its probability reaches this
     class_weights: str | None = None  # "balanced": weight the loss by inverse class frequency
-    task_options: dict[str, Any] = field(default_factory=dict)
-    model_path: str | None = None  # where the model is loaded from, filled in by the runner
+    task_options: Mapping[str, Any] = field(default_factory=dict)
+    model_path: str | None = None  # where the model is loaded from, resolved by the runner
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(self, "task_options", MappingProxyType(dict(self.task_options)))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, saved as run_config.json."""
-        out = dict(self.__dict__)
-        for key, value in out.items():
+        out: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
             if isinstance(value, Path):
-                out[key] = str(value)
+                value = str(value)
+            elif isinstance(value, Mapping):
+                value = {k: str(v) if isinstance(v, Path) else v for k, v in value.items()}
+            out[item.name] = value
         return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
+        """A RunConfig from a saved run_config.json (keys it does not know are left out)."""
+        known = {item.name for item in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 @dataclass
 class Predictions:
     """What post-processing makes of a batch of logits.
 
-    `label_ids`: the predicted class ids (single-label: shape (n,); multi-label: 0/1 of shape
-    (n, num_labels)); `scores`: the probability of each class, shape (n, num_labels);
-    `values`: the predicted number for regression (then label_ids and scores are None).
+    - single-label: `label_ids` shape (n,) of class ids; `scores` shape (n, num_labels), the
+      probability of each class.
+    - multi-label: `label_ids` shape (n, num_labels) of 0/1; `scores` the same shape.
+    - regression: `values` shape (n,), the predicted numbers (`label_ids` and `scores` are None).
     """
 
     label_ids: Any = None

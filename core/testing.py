@@ -71,6 +71,16 @@ class RunOutcome:
     metrics: dict[str, Any] | None = field(default=None)
 
     @property
+    def error(self) -> str | None:
+        """The error taskrun reported (its `Error: ...` line and the hint after it), or None:
+        for a plugin's failure it names the plugin, the hook and the task."""
+        lines = self.stderr.splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith("Error: ")]
+        if self.exit_code == 0 or not starts:
+            return None
+        return "\n".join(lines[starts[-1] :]).removeprefix("Error: ")
+
+    @property
     def labels(self) -> list[str]:
         """The label names saved in the model's config (`id2label`), in id order."""
         config = json.loads((self.output_dir / "config.json").read_text())

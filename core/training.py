@@ -1,23 +1,79 @@
-"""taskrun's one `Trainer`: Trainer itself, plus the guards that keep a run recoverable.
+"""The Trainer wiring: taskrun's one `Trainer`, its arguments, callbacks and loss, and the guards
+that keep a run recoverable and its errors attributed.
 
 - A non-finite training loss stops the run at once, naming the step; no checkpoint is saved
   after it, so the newest complete checkpoint is one from before the divergence.
 - After each checkpoint Trainer saves, `ManifestCallback` writes its manifest (taskrun.checkpoints)
   on the main process, once every process has written its files, then rotates old checkpoints.
+- A callable that a plugin handed back (a collator, a model's forward) that raises during
+  training is reported as that plugin's error, like an exception in a hook.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import ProgressCallback
 
 from .checkpoints import rotate, write_manifest
-from .errors import TrainingError
+from .errors import TaskrunError, TrainingError
+from .manager import DEFAULTS, plugin_error
+from .task import RunConfig, TaskSpec
+
+
+class PluginCallable:
+    """A callable a plugin's hook returned (a data collator, say): when it raises, the error names
+    the plugin, the hook and the task, as an exception inside the hook does."""
+
+    def __init__(self, function: Callable[..., Any], plugin: str, hook_name: str, task: TaskSpec):
+        self.function, self.plugin, self.hook_name, self.task = function, plugin, hook_name, task
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.function(*args, **kwargs)
+        except TaskrunError:
+            raise
+        except Exception as exc:
+            raise plugin_error(self.plugin, self.hook_name, self.task, exc, " (the callable it returned)") from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.function, name)
+
+
+def attributed(value: Any, plugin: str | None, hook_name: str, task: TaskSpec) -> Any:
+    """`value` wrapped so that its failures are `plugin`'s, unless the core itself made it."""
+    if value is None or plugin in (None, DEFAULTS):
+        return value
+    return PluginCallable(value, plugin, hook_name, task)
 
 
 class TaskrunTrainer(Trainer):
+    """Trainer plus a stop at a non-finite loss, and the model's errors attributed to the plugin
+    that built it (`model_plugin`, set by the runner; the core's own model raises unchanged)."""
+
+    model_plugin: str | None = None
+    task: TaskSpec | None = None
+
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        return self._as_plugin_error(super().compute_loss, model, inputs, *args, **kwargs)
+
+    def prediction_step(self, model, inputs, *args, **kwargs):
+        return self._as_plugin_error(super().prediction_step, model, inputs, *args, **kwargs)
+
+    def _as_plugin_error(self, step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.model_plugin in (None, DEFAULTS) or self.task is None:
+            return step(*args, **kwargs)
+        try:
+            return step(*args, **kwargs)
+        except TaskrunError:
+            raise
+        except Exception as exc:
+            raise plugin_error(self.model_plugin, "taskrun_model", self.task, exc, " (the model's forward)") from exc
+
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
         # Reading the flag waits for the step; Trainer's own logging_nan_inf_filter does so already.
@@ -71,3 +127,70 @@ def check_finite_model(model: Any) -> None:
                 f"the trained model's weights {name} hold NaN or infinite values; it was not saved.",
                 hint="Lower --learning-rate, or check the data and labels.",
             )
+
+
+class StderrProgress(ProgressCallback):
+    """Trainer's progress bar writes its log lines (loss, learning rate) to stdout; this writes
+    them to stderr with the bar, so that stdout holds only the end-of-run summary."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and self.training_bar is not None:
+            shown = {k: f"{v:.4g}" if isinstance(v, float) else v for k, v in (logs or {}).items() if k != "total_flos"}
+            self.training_bar.write(str(shown), file=sys.stderr)
+
+
+def log_progress_to_stderr(trainer: Trainer) -> None:
+    """Replace Trainer's progress callback with one that writes its log lines to stderr."""
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(StderrProgress)
+
+
+def training_arguments(config: RunConfig, precision: str, checkpoints: Path, train_size: int) -> TrainingArguments:
+    """Trainer's arguments for a run: schedule, precision, checkpoints; no reporting integrations."""
+    import torch
+
+    steps_per_epoch = max(1, math.ceil(train_size / config.batch_size))
+    total_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
+    save = (
+        {"save_strategy": config.save_every}
+        if config.save_every in ("epoch", "no")
+        else {"save_strategy": "steps", "save_steps": int(config.save_every)}
+    )
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size * 2,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        eval_strategy="epoch",
+        **save,  # rotation is taskrun's (ManifestCallback): Trainer's could delete the last complete one
+        logging_strategy="steps",
+        logging_steps=max(1, total_steps // 10),
+        report_to="none",
+        disable_tqdm=False,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+    )
+
+
+def balanced_loss(counts: list[int]) -> Callable[..., Any]:
+    """Trainer's `compute_loss_func`: cross-entropy weighted by n / (classes * count), as
+    scikit-learn's class_weight="balanced" does, so that every class weighs the same in total."""
+    import torch
+
+    total, classes = sum(counts), sum(1 for n in counts if n)
+    weights = torch.tensor([total / (classes * n) if n else 0.0 for n in counts], dtype=torch.float32)
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        summed = torch.nn.functional.cross_entropy(
+            logits.float(), labels, weight=weights.to(logits.device), reduction="sum"
+        )
+        return summed / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+
+    return loss

@@ -8,7 +8,6 @@ Every check runs here, before any model or tokenizer is loaded.
 """
 
 import logging
-import random
 
 from taskrun import TaskOption, TaskSpec, hookimpl
 
@@ -51,7 +50,7 @@ def taskrun_register_tasks(register):
         TaskSpec(
             name=TASK,
             text_columns=("text", "text_pair"),
-            metrics=("accuracy", "macro_f1", "micro_f1 (multi-label)", "pearson, spearman, rmse (regression)"),
+            metrics_help="single-label also reports macro_f1, whatever the number of labels",
             options=OPTIONS,
             problem_types=("single-label", "multi-label", "regression"),
             data_source="Your files, named by --train, --validation and --test.",
@@ -61,22 +60,20 @@ def taskrun_register_tasks(register):
 
 @hookimpl
 def taskrun_load_dataset(task, config):
-    if task.name != TASK:
-        return None
     import datasets
 
     opts = config.task_options
     tables = {split: _read(opts[split], option, opts) for split, option in FILE_OPTIONS.items() if opts.get(split)}
-    labels = {split: _labels(table, task.problem_type, opts) for split, table in tables.items()}
-    names = _label_names(tables, labels, task.problem_type, opts)
+    labels = {split: _labels(table, config.problem_type, opts) for split, table in tables.items()}
+    names = _label_names(tables, labels, config.problem_type, opts)
     splits = {}
     for split, table in tables.items():
         columns = {"text": table.column(opts["text_column"])}
         if opts.get("text_pair_column"):
             columns["text_pair"] = table.column(opts["text_pair_column"])
-        splits[split] = _dataset(columns, labels[split], names, task.problem_type)
+        splits[split] = _dataset(columns, labels[split], names, config.problem_type)
     if "validation" not in splits:
-        splits["train"], splits["validation"] = _hold_out(splits["train"], opts["validation_fraction"], config.seed)
+        splits["train"], splits["validation"] = _hold_out(splits["train"], opts["validation_fraction"])
     return datasets.DatasetDict(splits)
 
 
@@ -224,37 +221,32 @@ def _dataset(columns, labels, names, problem_type):
     return labelled_dataset(columns, [ids[v] for v in labels], names)
 
 
-def _hold_out(train, fraction, seed):
-    """Split a seeded random share off the training rows (at least one row on each side)."""
+HOLD_OUT_SEED = 0  # the held-out rows depend on the data alone: runs with other --seed values score alike
+
+
+def _hold_out(train, fraction):
+    """Hold out a share of the training rows as validation (at least one row on each side), the
+    same rows for the same data whatever --seed is; stratified by label where every class has two
+    rows or more, so that the held-out share has the training file's class balance."""
     from taskrun.errors import DataError, UsageError
 
     if not 0 < fraction < 1:
         raise UsageError(f"--validation-fraction must be between 0 and 1, not {fraction}")
     if len(train) < 2:
         raise DataError("the training file needs at least 2 rows to hold out a validation share")
-    order = list(range(len(train)))
-    random.Random(seed).shuffle(order)
     held = min(len(train) - 1, max(1, round(len(train) * fraction)))
-    return train.select(sorted(order[held:])), train.select(sorted(order[:held]))
+    try:
+        parts = train.train_test_split(test_size=held, seed=HOLD_OUT_SEED, stratify_by_column="label")
+    except ValueError:  # regression or multi-label labels, a class with one row, fewer rows than classes
+        parts = train.train_test_split(test_size=held, seed=HOLD_OUT_SEED)
+    return parts["train"], parts["test"]
 
 
 @hookimpl
 def taskrun_metrics(task, predictions, references, label_names):
-    """Single-label: accuracy and macro-F1; multi-label: micro and macro F1 and exact-match
-    accuracy; regression: Pearson, Spearman, MSE and RMSE."""
-    if task.name != TASK:
+    """Macro-F1 for single-label tasks, binary ones included (the defaults give binary F1 there)."""
+    if task.problem_type != "single-label":
         return None
-    import numpy as np
-    from taskrun.metrics import F1, Accuracy, MultiLabelF1, RegressionScores
+    from taskrun.metrics import f1
 
-    if task.problem_type == "regression":
-        return RegressionScores().compute(predictions=predictions.values, references=np.asarray(references).reshape(-1))
-    ids = predictions.label_ids
-    if task.problem_type == "multi-label":
-        references = np.asarray(references).round().astype(int)
-        exact = float(np.mean(np.all(ids == references, axis=1)))
-        return {**MultiLabelF1().compute(predictions=ids, references=references), "exact_match": exact}
-    return {
-        **Accuracy().compute(predictions=ids, references=references),
-        "macro_f1": F1().compute(predictions=ids, references=references, average="macro")["f1"],
-    }
+    return {"macro_f1": f1(predictions.label_ids, references, average="macro")}

@@ -14,7 +14,9 @@ def taskrun_register_tasks(register):
             name=TASK,
             text_columns=("sentence1", "sentence2"),
             labels=LABELS,
-            metrics=("accuracy", "f1"),
+            metrics=("accuracy", "f1", "matthews_correlation"),
+            primary_metric="f1",
+            metrics_help="f1 is the F1 of the `equivalent` class, as GLUE reports MRPC.",
             uses_data_dir=True,
             data_source="The Hub's nyu-mll/glue (mrpc), or --data-dir with GLUE's train.tsv, dev.tsv and test.tsv.",
         )
@@ -23,8 +25,6 @@ def taskrun_register_tasks(register):
 
 @hookimpl
 def taskrun_load_dataset(task, config):
-    if task.name != TASK:
-        return None
     from taskrun.data import glue_folder_dataset, load_hub_dataset
 
     if config.data_dir is not None:
@@ -32,17 +32,3 @@ def taskrun_load_dataset(task, config):
     return load_hub_dataset(
         "nyu-mll/glue", "mrpc", instead="Pass --data-dir with a local GLUE MRPC folder (train.tsv, dev.tsv)."
     )
-
-
-@hookimpl
-def taskrun_metrics(task, predictions, references, label_names):
-    """Accuracy and the F1 of the `equivalent` class, as GLUE reports MRPC."""
-    if task.name != TASK:
-        return None
-    from taskrun.metrics import F1, Accuracy
-
-    ids = predictions.label_ids
-    return {
-        **Accuracy().compute(predictions=ids, references=references),
-        **F1().compute(predictions=ids, references=references, average="binary", pos_label=LABELS.index("equivalent")),
-    }

@@ -13,7 +13,6 @@ def taskrun_register_tasks(register):
             name=TASK,
             text_columns=("sentence",),
             labels=LABELS,
-            metrics=("accuracy",),
             uses_data_dir=True,
             data_source="The Hub's nyu-mll/glue (sst2), or --data-dir with GLUE's SST-2 train.tsv, dev.tsv "
             "and test.tsv.",
@@ -23,8 +22,6 @@ def taskrun_register_tasks(register):
 
 @hookimpl
 def taskrun_load_dataset(task, config):
-    if task.name != TASK:
-        return None
     from taskrun.data import glue_folder_dataset, load_hub_dataset
 
     if config.data_dir is not None:
@@ -32,12 +29,3 @@ def taskrun_load_dataset(task, config):
     return load_hub_dataset(
         "nyu-mll/glue", "sst2", instead="Pass --data-dir with a local GLUE SST-2 folder (train.tsv, dev.tsv)."
     )
-
-
-@hookimpl
-def taskrun_metrics(task, predictions, references, label_names):
-    if task.name != TASK:
-        return None
-    from taskrun.metrics import Accuracy
-
-    return Accuracy().compute(predictions=predictions.label_ids, references=references)

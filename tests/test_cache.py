@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import taskrun.defaults
-from taskrun.encoding import encode
+from taskrun.tokenization import encode
 
 EVERY_SPLIT = 40 + 16 + 6  # rows of mrpc_dir's train, dev and test files
 

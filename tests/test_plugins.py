@@ -109,7 +109,9 @@ def test_strict_mode_makes_a_broken_plugin_fatal(manager, monkeypatch):
 
 def test_an_exception_in_a_hook_names_plugin_hook_and_task(manager, cli, topic_plugin, tiny_model, tmp_path):
     class Faulty:
-        @hookimpl
+        TASKRUN_FOR_ALL_TASKS = ("taskrun_load_dataset",)  # declared: it is asked for every task
+
+        @hookimpl(tryfirst=True)
         def taskrun_load_dataset(self, task, config):
             raise RuntimeError("disk on fire")
 
@@ -148,6 +150,8 @@ def test_a_plugin_that_raises_while_registering_is_left_out_entirely(manager, cl
 
 def test_a_failure_late_in_training_leaves_no_output_folder(manager, cli, topic_plugin, tiny_model, tmp_path):
     class FailingMetric:
+        TASKRUN_FOR_ALL_TASKS = ("taskrun_metrics",)
+
         @hookimpl
         def taskrun_metrics(self, task, predictions, references, label_names):
             raise ValueError("metric exploded")

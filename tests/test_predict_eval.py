@@ -206,7 +206,9 @@ def test_predict_multi_label_and_regression(cli, tiny_model, tmp_path):
     result = invoke("predict", out, "the movie was good", "--output", target)
     assert result.exit_code == 0, result.output
     row = json.loads(target.read_text())
-    assert row["label"] == "value" and isinstance(row["score"], float)
+    assert set(row) == {"text", "value"} and isinstance(row["value"], float)  # a number, not a label and a probability
+    shown = invoke("predict", out, "the movie was good")
+    assert shown.exit_code == 0 and shown.stdout.split()[:2] == ["VALUE", "TEXT"]
 
 
 def test_predict_table_with_all_scores_when_the_first_text_is_empty(sentiment_run):

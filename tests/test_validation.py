@@ -154,7 +154,7 @@ def test_12_imbalance_warns_reports_per_class_and_class_weights_run(run_csv, tmp
 
 def test_12_balanced_loss_weighs_each_class_the_same_in_total():
     import torch
-    from taskrun.runner import balanced_loss
+    from taskrun.training import balanced_loss
 
     logits = torch.tensor([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
     labels = torch.tensor([0, 0, 0, 1])

@@ -1,0 +1,94 @@
+"""Scoring: logits -> predictions -> metrics, the same way for a run's evaluation, `taskrun eval`
+and anything that reads a finished run. Imports no training code.
+
+The metrics of a task are the core's defaults for its problem type (`taskrun.metrics`), with
+the answers of the task's `taskrun_metrics` plugins merged over them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import PluginError
+from .manager import TaskrunPluginManager
+from .task import Predictions, RunConfig, TaskSpec
+
+NOT_SCORES = {"split", "samples", "runtime", "samples_per_second", "steps_per_second", "epoch", "model", "task"}
+
+
+def first_logits(predictions: Any) -> np.ndarray:
+    """The logits of a model output that may be a tuple (logits first)."""
+    return predictions[0] if isinstance(predictions, tuple) else predictions
+
+
+def postprocess(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, logits: Any) -> Predictions:
+    """The task's `taskrun_postprocess` answer for a batch of logits."""
+    return manager.call("taskrun_postprocess", task, config=config, logits=first_logits(logits))
+
+
+def merged_metrics(
+    manager: TaskrunPluginManager,
+    task: TaskSpec,
+    predictions: Predictions,
+    references: np.ndarray,
+    label_names: list[str],
+) -> dict[str, float]:
+    """The default metrics of the problem type, then each task plugin's metrics over them (the
+    same name from two plugins is an error); every metric the task declares must be there."""
+    from .metrics import default_metrics
+
+    merged = default_metrics(task.problem_type, predictions, np.asarray(references), len(label_names))
+    reported_by: dict[str, str] = {}
+    for plugin, answer in manager.collect(
+        "taskrun_metrics", task, predictions=predictions, references=references, label_names=label_names
+    ):
+        if not isinstance(answer, dict):
+            raise PluginError(
+                f"plugin {plugin!r}, task {task.name!r}: taskrun_metrics must return a dict, not {answer!r}"
+            )
+        for name, value in answer.items():
+            if name in reported_by:
+                raise PluginError(
+                    f"task {task.name!r}: plugins {reported_by[name]!r} and {plugin!r} both report the metric {name!r}."
+                )
+            reported_by[name] = plugin
+            merged[name] = float(value)
+    missing = [name for name in task.metrics if name not in merged]
+    if missing:
+        raise PluginError(
+            f"plugin {task.plugin!r}, task {task.name!r}: declares the metric(s) {missing}, but no hook reported "
+            f"them (reported: {', '.join(merged)})."
+        )
+    return merged
+
+
+def class_figures(predicted: Any, references: np.ndarray, task: TaskSpec, label_names: list[str]) -> dict[str, Any]:
+    """Per-class precision, recall, F1 and support, and (single-label) the confusion matrix."""
+    if not label_names or predicted is None:
+        return {}
+    from .metrics import per_class_report
+
+    references = np.asarray(references).round().astype(int)
+    figures: dict[str, Any] = {"per_class": per_class_report(predicted, references, label_names)}
+    if task.problem_type == "single-label":
+        matrix = np.zeros((len(label_names), len(label_names)), dtype=int)
+        np.add.at(matrix, (references, np.asarray(predicted)), 1)
+        figures["confusion_matrix"] = {"labels": label_names, "rows_true_columns_predicted": matrix.tolist()}
+    return figures
+
+
+def scores_of(evaluation: dict[str, Any]) -> dict[str, float]:
+    """The metric values of an evaluation, without timings, counts and nested tables."""
+    return {
+        k: v
+        for k, v in evaluation.items()
+        if k not in NOT_SCORES and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+def primary_metric(task: TaskSpec, reported: list[str]) -> tuple[str, bool]:
+    """The metric that picks the best checkpoint and is plotted, and whether higher is better
+    (without metrics: the validation loss, lower is better)."""
+    return task.primary([name for name in reported if name != "loss"] or ["loss"])
