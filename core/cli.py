@@ -84,7 +84,6 @@ def _show_log_messages() -> None:
     if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
         logger.addHandler(_EchoHandler())
         logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
