@@ -92,7 +92,7 @@ def _code_digest(manager: TaskrunPluginManager, task: TaskSpec) -> dict[str, str
 
 def _file_hash(module: Any) -> str:
     try:
-        return hashlib.sha256(Path(inspect.getsourcefile(module)).read_bytes()).hexdigest()[:16]
+        return hashlib.sha256(Path(inspect.getsourcefile(module) or "").read_bytes()).hexdigest()[:16]
     except (TypeError, OSError):
         return "no-source"
 

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import click
 
@@ -115,7 +115,7 @@ def list_tasks(ctx: click.Context, show_plugins: bool, as_json: bool) -> None:
         return
     rows = []
     for name, spec in manager.tasks().items():
-        info = manager.plugins[spec.plugin]
+        info = manager.plugins[str(spec.plugin)]
         rows.append(
             {
                 "task": name,
@@ -162,7 +162,7 @@ def _metrics_lines(task: TaskSpec) -> list[str]:
     """What the task reports for each problem it can run as, and which metric is primary."""
     from .metrics import default_metric_names
 
-    lines = []
+    lines: list[str] = []
     for problem in task.problem_types or (task.problem_type,):
         if task.metrics:
             names, shown = list(task.metrics), ", ".join(task.metrics)
@@ -219,7 +219,7 @@ def _list_plugins(manager: TaskrunPluginManager, as_json: bool) -> None:
             click.echo(f"  {name}: {error}")
 
 
-def _table(header: list[str], rows: list[list[str]]) -> None:
+def _table(header: list[str], rows: list[list[Any]]) -> None:
     """Columns padded to their widest cell; the last column runs free."""
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
@@ -235,7 +235,7 @@ def info(ctx: click.Context, task_name: str) -> None:
     """Everything about one task: data, labels, metrics, defaults, options."""
     manager = _manager(ctx)
     task = manager.task(task_name)
-    plugin = manager.plugins[task.plugin]
+    plugin = manager.plugins[str(task.plugin)]
     hyper = {**RUN_DEFAULTS, **task.hyperparameters}
     inputs = " + ".join(task.text_columns) + (" (encoded as a pair)" if len(task.text_columns) > 1 else "")
     lines = [
@@ -404,10 +404,10 @@ class RunGroup(TaskGroup):
     build = staticmethod(lambda task: _task_command(task))
 
 
-def _own_options(task: TaskSpec, taken: list[click.Parameter]) -> list[click.Option]:
+def _own_options(task: TaskSpec, taken: Sequence[click.Parameter]) -> list[click.Parameter]:
     """The task's own options as click options; a malformed or clashing one is the plugin's error."""
     names = {p.name for p in taken}
-    options = []
+    options: list[click.Parameter] = []
     for option in task.options:
         if not option.name.startswith("--") or option.name == "--":
             raise PluginError(f"plugin {task.plugin!r}, task {task.name!r}: option {option.name!r} must start with --.")
@@ -433,7 +433,7 @@ def eval_group(ctx: click.Context, run_dir: Path) -> None:
 
 
 def _eval_command(task: TaskSpec) -> click.Command:
-    params = [
+    params: list[click.Parameter] = [
         click.Option(["--split"], type=click.Choice(["validation", "test"]), default="validation", show_default=True),
         click.Option(["--batch-size"], type=click.IntRange(min=1), default=32, show_default=True),
         click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help="Score the first N examples only."),
@@ -473,10 +473,10 @@ def _eval_command(task: TaskSpec) -> click.Command:
 # -- run ----------------------------------------------------------------------------------------
 
 
-def _shared_options(task: TaskSpec) -> list[click.Option]:
+def _shared_options(task: TaskSpec) -> list[click.Parameter]:
     """The options every task has, with the task's own defaults."""
     hyper = {**RUN_DEFAULTS, **task.hyperparameters}
-    options = [
+    options: list[click.Parameter] = [
         click.Option(
             ["--model"],
             default=task.default_model,

@@ -32,9 +32,9 @@ def go_offline() -> None:
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ[name] = "1"
     if "huggingface_hub.constants" in sys.modules:
-        sys.modules["huggingface_hub.constants"].HF_HUB_OFFLINE = True
+        setattr(sys.modules["huggingface_hub.constants"], "HF_HUB_OFFLINE", True)
     if "datasets.config" in sys.modules:
-        sys.modules["datasets.config"].HF_HUB_OFFLINE = True
+        setattr(sys.modules["datasets.config"], "HF_HUB_OFFLINE", True)
 
 
 def _probe_target() -> tuple[str, int]:

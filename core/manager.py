@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import functools
 import importlib
 import logging
 import os
@@ -114,7 +115,7 @@ class TaskrunPluginManager:
     def load_modules(self, modules: Iterable[tuple[str, str]], distribution: str, version: str) -> None:
         """Register plugins given as (name, module name) pairs: the built-ins' path."""
         for name, module in modules:
-            self.load_plugin(name, lambda module=module: importlib.import_module(module), distribution, version)
+            self.load_plugin(name, functools.partial(importlib.import_module, module), distribution, version)
 
     def load_entry_points(self) -> None:
         """Register installed plugins (entry-point group `taskrun`), filtered by TASKRUN_PLUGINS."""
@@ -132,7 +133,7 @@ class TaskrunPluginManager:
 
     def register(self, plugin: Any, name: str | None = None) -> None:
         """Register an object (a module or a class instance) as a plugin: for tests and embedding."""
-        name = name or getattr(plugin, "__name__", type(plugin).__name__)
+        name = str(name or getattr(plugin, "__name__", type(plugin).__name__))
         self.load_plugin(name, lambda: plugin, distribution="(registered in process)", version="")
         if name in self.broken:
             raise PluginError(f"plugin {name!r} is broken: {self.broken[name]}")

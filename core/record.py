@@ -52,7 +52,7 @@ def run_record(
     """The resolved configuration, with versions, so a run can be understood and repeated."""
     from importlib import metadata
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("taskrun", "transformers", "torch", "datasets"):
         try:
             versions[package] = metadata.version(package)

@@ -64,7 +64,7 @@ def merged_metrics(
     return merged
 
 
-def class_figures(predicted: Any, references: np.ndarray, task: TaskSpec, label_names: list[str]) -> dict[str, Any]:
+def class_figures(predicted: Any, references: Any, task: TaskSpec, label_names: list[str]) -> dict[str, Any]:
     """Per-class precision, recall, F1 and support, and (single-label) the confusion matrix."""
     if not label_names or predicted is None:
         return {}

@@ -77,7 +77,7 @@ def suggestion(name: str, known: list[str] | tuple[str, ...]) -> str:
 def check_hyperparameters(values: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Check names, types and ranges of task defaults; returns them with ints made floats where a
     float is meant. Raises TaskSpecError naming `where` (the task or the registry entry)."""
-    checked = {}
+    checked: dict[str, Any] = {}
     for key, value in values.items():
         if key not in HYPERPARAMETERS:
             raise TaskSpecError(

@@ -56,8 +56,21 @@ def test_a_sloppy_plugin_cannot_take_over_other_tasks(manager, cli, tiny_model, 
     assert mrpc.exit_code == 0, mrpc.output
     metrics = assert_finished_run(tmp_path / "m", ["not_equivalent", "equivalent"], [{"text": "a", "text_pair": "b"}])
     assert metrics["train"]["samples"] == 40 and metrics["eval"]["accuracy"] > 0  # the real data, the real metric
-    csv = cli("run", "custom-csv", "--model", tiny_model, "--train", reviews_csv, "--text-column", "review",
-              "--label-column", "stars", "--output-dir", tmp_path / "c", *FAST)
+    csv = cli(
+        "run",
+        "custom-csv",
+        "--model",
+        tiny_model,
+        "--train",
+        reviews_csv,
+        "--text-column",
+        "review",
+        "--label-column",
+        "stars",
+        "--output-dir",
+        tmp_path / "c",
+        *FAST,
+    )
     assert csv.exit_code == 0, csv.output
     assert_finished_run(tmp_path / "c", ["five", "one", "three"], ["the film was good"])
     assert sloppy.asked == []  # never asked about a task it does not own
@@ -94,7 +107,9 @@ def test_a_declared_stage_reaches_every_task_and_info_shows_it(manager, cli, tin
     manager.register(plugin, name="pad-to-eight")
     info = cli("info", "sentiment")
     assert "also changed by  plugin pad-to-eight (data_collator), which declares it for every task" in info.stdout
-    result = cli("run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir, "--output-dir", tmp_path / "r", *FAST)
+    result = cli(
+        "run", "sentiment", "--model", tiny_model, "--data-dir", sst2_dir, "--output-dir", tmp_path / "r", *FAST
+    )
     assert result.exit_code == 0, result.output
     assert plugin.batches > 0
     assert manager.stage_plugins(manager.task("sentiment"), "taskrun_data_collator") == [
@@ -217,8 +232,9 @@ def test_the_chosen_problem_type_is_in_the_config(manager, cli, tiny_model, tmp_
             return datasets.DatasetDict(train=split, validation=split)
 
     manager.register(Either(), name="either")
-    result = cli("run", "either", "--problem", "regression", "--model", tiny_model, "--output-dir", tmp_path / "o",
-                 *FAST)
+    result = cli(
+        "run", "either", "--problem", "regression", "--model", tiny_model, "--output-dir", tmp_path / "o", *FAST
+    )
     assert result.exit_code == 0, result.output
     assert seen == [("regression", "regression")]
     assert manager.task("either").problem_type == "single-label"  # the task's default is unchanged
@@ -255,8 +271,10 @@ def test_a_mistake_at_registration_makes_the_plugin_broken_naming_plugin_and_fie
 
     manager.register(Typo(), name="typo-plugin")
     listed = cli("list", "--plugins")
-    assert "typo-plugin: raised in taskrun_register_tasks: TaskSpecError: task 'typo-task': hyperparameters: " \
-           "unknown key 'epoch' (did you mean 'epochs'?)" in listed.stdout
+    assert (
+        "typo-plugin: raised in taskrun_register_tasks: TaskSpecError: task 'typo-task': hyperparameters: "
+        "unknown key 'epoch' (did you mean 'epochs'?)" in listed.stdout
+    )
     assert "typo-task" not in manager.tasks()
     assert cli("run", "typo-task", "--help").exit_code == 2
 
@@ -328,8 +346,9 @@ class FlakyCollator:
         import datasets
 
         features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["a", "b"])})
-        split = datasets.Dataset.from_dict({"text": ["good film", "bad film"] * 8, "label": [0, 1] * 8},
-                                           features=features)
+        split = datasets.Dataset.from_dict(
+            {"text": ["good film", "bad film"] * 8, "label": [0, 1] * 8}, features=features
+        )
         return datasets.DatasetDict(train=split, validation=split)
 
     @hookimpl
@@ -348,8 +367,18 @@ class FlakyCollator:
 
 
 def test_a_failing_callable_from_a_plugin_is_its_error_with_the_resume_hint(tiny_model, tmp_path):
-    result = run_task("flaky", "--epochs", "3", "--batch-size", "8", "--precision", "fp32", model=tiny_model,
-                      output_dir=tmp_path / "o", plugins=[FlakyCollator()])
+    result = run_task(
+        "flaky",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--precision",
+        "fp32",
+        model=tiny_model,
+        output_dir=tmp_path / "o",
+        plugins=[FlakyCollator()],
+    )
     assert result.exit_code == 4, result.stderr
     assert result.error is not None
     assert result.error.startswith(
@@ -384,8 +413,10 @@ def test_a_plugin_model_that_fails_in_training_is_the_plugins_error(tiny_model, 
 
     result = run_task("broken-head", model=tiny_model, output_dir=tmp_path / "o", plugins=[BrokenHead()])
     assert result.exit_code == 4
-    assert result.error.startswith("plugin 'BrokenHead' failed in taskrun_model (the model's forward) for task "
-                                   "'broken-head': RuntimeError: head misconfigured")
+    assert result.error.startswith(
+        "plugin 'BrokenHead' failed in taskrun_model (the model's forward) for task "
+        "'broken-head': RuntimeError: head misconfigured"
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -443,7 +474,6 @@ class OwnStages:
     @hookimpl
     def taskrun_postprocess(self, task, config, logits):
         import numpy as np
-
         from taskrun import Predictions
 
         self.used.add("postprocess")
@@ -470,8 +500,9 @@ def test_a_plugin_written_for_taskrun_0_1_still_loads_and_runs(tiny_model, tmp_p
     rows = "".join(f"the film was {'good' if i % 2 else 'bad'},{'pos' if i % 2 else 'neg'}\n" for i in range(12))
     (data / "train.csv").write_text("text,label\n" + rows)
     (data / "dev.csv").write_text("text,label\n" + rows)
-    result = run_task("legacy-reviews", "--data-dir", data, model=tiny_model, output_dir=tmp_path / "o",
-                      plugins=[legacy])
+    result = run_task(
+        "legacy-reviews", "--data-dir", data, model=tiny_model, output_dir=tmp_path / "o", plugins=[legacy]
+    )
     assert result.exit_code == 0, result.stderr
     assert result.labels == ["neg", "pos"]
     # told what to change, and still working
