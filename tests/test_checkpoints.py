@@ -9,6 +9,7 @@ the end of each epoch).
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import shutil
 from pathlib import Path
@@ -39,6 +40,8 @@ RUN = (
 
 class MetricsFailAtThirdEvaluation:
     """A plugin with a bug that shows up mid-run."""
+
+    TASKRUN_FOR_ALL_TASKS = ("taskrun_metrics",)
 
     def __init__(self):
         self.calls = 0
@@ -105,7 +108,7 @@ DAMAGE = {
 }
 
 
-def test_resume_auto_skips_any_damaged_file_of_the_newest_checkpoint(interrupted):
+def test_resume_auto_skips_any_damaged_file_of_the_newest_checkpoint(interrupted, caplog):
     newest = interrupted / "out" / "checkpoints" / "checkpoint-12"
     names = sorted(p.name for p in newest.iterdir() if p.name != MANIFEST)
     assert {"model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"} <= set(names)
@@ -116,8 +119,10 @@ def test_resume_auto_skips_any_damaged_file_of_the_newest_checkpoint(interrupted
             if name == MANIFEST and kind == "truncated":
                 continue
             damage(newest / name)
-            lines = []
-            chosen = find_resume_point(interrupted / "out", "auto", lines.append)
+            caplog.clear()
+            with caplog.at_level(logging.INFO, logger="taskrun"):
+                chosen = find_resume_point(interrupted / "out", "auto")
+            lines = [record.getMessage() for record in caplog.records]
             assert chosen.step == 6, (name, kind)
             assert len(lines) == 1 and "checkpoint-12" in lines[0], (name, kind)
             assert name in lines[0], lines[0]
@@ -278,6 +283,8 @@ def test_rotation_keeps_the_newest_complete_and_the_best(tmp_path):
 
 def test_a_non_finite_loss_stops_the_run_naming_the_step(tmp_path, taskrun_tiny_model, monkeypatch):
     class NanModel:
+        TASKRUN_FOR_ALL_TASKS = ("taskrun_model",)
+
         @hookimpl(tryfirst=True)
         def taskrun_model(self, task, config, label_names):
             import torch
@@ -298,6 +305,8 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step(tmp_path, taskrun_tiny_
 
 def test_a_model_with_non_finite_weights_is_never_saved_as_the_result(tmp_path, taskrun_tiny_model, monkeypatch):
     class UnusedNanWeight:
+        TASKRUN_FOR_ALL_TASKS = ("taskrun_model",)
+
         @hookimpl(tryfirst=True)
         def taskrun_model(self, task, config, label_names):
             import torch
@@ -317,7 +326,8 @@ def test_a_model_with_non_finite_weights_is_never_saved_as_the_result(tmp_path, 
 
 
 def test_publishing_swaps_the_old_result_for_the_new_in_one_step(tmp_path):
-    from taskrun.runner import _exchange, _publish
+    from taskrun.outputs import exchange as _exchange
+    from taskrun.outputs import publish as _publish
 
     old, new = tmp_path / "run", tmp_path / ".run.partial"
     for folder, text in ((old, "old"), (new, "new")):

@@ -48,8 +48,9 @@ def test_the_sentence_pair_task(folder, tiny_model, tmp_path):
             rows.append([first, first if i % 2 else sentence(rng), str(i % 2)])
         write(folder / name, ["question1", "question2", "is_duplicate"], rows)
     plugin = plugin_from_guide('name="duplicate-questions"')
-    result = run_task("duplicate-questions", "--data-dir", folder, model=tiny_model, output_dir=tmp_path / "o",
-                      plugins=[plugin])
+    result = run_task(
+        "duplicate-questions", "--data-dir", folder, model=tiny_model, output_dir=tmp_path / "o", plugins=[plugin]
+    )
     assert result.exit_code == 0, result.stderr
     assert result.labels == ["different", "duplicate"]
     assert {"accuracy", "f1", "matthews_correlation"} <= set(result.metrics["eval"])
@@ -59,11 +60,13 @@ def test_the_sentence_pair_task(folder, tiny_model, tmp_path):
 def test_the_regression_task(folder, tiny_model, tmp_path):
     rng = random.Random(2)
     for name, n in (("train.tsv", 24), ("dev.tsv", 8)):
-        write(folder / name, ["sentence1", "sentence2", "score"],
-              [[sentence(rng), sentence(rng), f"{rng.uniform(0, 5):.2f}"] for _ in range(n)])
+        write(
+            folder / name,
+            ["sentence1", "sentence2", "score"],
+            [[sentence(rng), sentence(rng), f"{rng.uniform(0, 5):.2f}"] for _ in range(n)],
+        )
     plugin = plugin_from_guide('name="similarity"')
-    result = run_task("similarity", "--data-dir", folder, model=tiny_model, output_dir=tmp_path / "o",
-                      plugins=[plugin])
+    result = run_task("similarity", "--data-dir", folder, model=tiny_model, output_dir=tmp_path / "o", plugins=[plugin])
     assert result.exit_code == 0, result.stderr
     evaluation = result.metrics["eval"]
     assert {"pearson", "spearman", "mse", "rmse"} <= set(evaluation) and "accuracy" not in evaluation
@@ -71,8 +74,7 @@ def test_the_regression_task(folder, tiny_model, tmp_path):
 
     bad = folder / "train.tsv"
     bad.write_text(bad.read_text() + "one\ttwo\tthree\n")  # line 26: a score that is no number
-    failed = run_task("similarity", "--data-dir", folder, model=tiny_model, output_dir=tmp_path / "p",
-                      plugins=[plugin])
+    failed = run_task("similarity", "--data-dir", folder, model=tiny_model, output_dir=tmp_path / "p", plugins=[plugin])
     assert failed.exit_code == 2
     assert "train.tsv" in failed.error and "line 26" in failed.error and "'three'" in failed.error
 
@@ -82,8 +84,9 @@ def test_the_headerless_task_scored_by_matthews_correlation(folder, tiny_model, 
     for name, n in (("train.tsv", 24), ("dev.tsv", 8)):
         write(folder / name, None, [["gj04", str(i % 2), "", sentence(rng)] for i in range(n)])  # no header
     plugin = plugin_from_guide('name="acceptability"')
-    result = run_task("acceptability", "--data-dir", folder, model=tiny_model, output_dir=tmp_path / "o",
-                      plugins=[plugin])
+    result = run_task(
+        "acceptability", "--data-dir", folder, model=tiny_model, output_dir=tmp_path / "o", plugins=[plugin]
+    )
     assert result.exit_code == 0, result.stderr
     assert result.metrics["train"]["samples"] == 24  # the first line is a row, not a header
     assert result.metrics["primary_metric"]["name"] == "matthews_correlation"

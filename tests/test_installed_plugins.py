@@ -114,7 +114,7 @@ def test_an_installed_plugin_is_listed_with_its_distribution(site):
     plugins = json.loads(taskrun(site, "list", "--plugins", "--json", plugins="topics").stdout)["plugins"]
     topics = next(p for p in plugins if p["plugin"] == "topics")
     assert topics["distribution"] == "taskrun-topics" and topics["version"] == "1.0.0"
-    assert topics["hooks"] == ["taskrun_load_dataset", "taskrun_metrics", "taskrun_register_tasks"]
+    assert topics["hooks"] == ["taskrun_load_dataset", "taskrun_register_tasks"]
     info = taskrun(site, "info", "topics", plugins="topics").stdout
     assert "business, science, sports, world" in info and "--data-file" in info and "taskrun-topics 1.0.0" in info
 

@@ -2,7 +2,9 @@
 
 It ships its own small data set (120 headlines, four topics), so `taskrun run topics --model
 embedded` works with no other argument; `--data-file` takes a JSON Lines file of your own with
-`headline` and `topic` fields. A seeded fifth of the rows is held out for validation.
+`headline` and `topic` fields. A fixed fifth of the rows, stratified by topic, is held out for
+validation. The core reports accuracy, macro-F1 and Matthews correlation; macro-F1 picks the
+best checkpoint.
 """
 
 from importlib import resources
@@ -25,6 +27,7 @@ def taskrun_register_tasks(register):
             default_model="embedded",
             hyperparameters={"epochs": 4, "learning_rate": 1e-4, "batch_size": 16, "max_length": 32},
             metrics=("accuracy", "macro_f1"),
+            primary_metric="macro_f1",
             options=(TaskOption("--data-file", "A JSON Lines file with headline and topic fields.", type="path"),),
             data_source="120 headlines shipped with the plugin, or --data-file.",
         )
@@ -33,8 +36,6 @@ def taskrun_register_tasks(register):
 
 @hookimpl
 def taskrun_load_dataset(task, config):
-    if task.name != TASK:
-        return None
     import datasets
     from taskrun.data import labelled_dataset, read_table, require_column
     from taskrun.errors import DataError
@@ -52,18 +53,5 @@ def taskrun_load_dataset(task, config):
         list(TOPICS),
         label_column="topic",
     )
-    split = data.train_test_split(test_size=0.2, seed=config.seed, stratify_by_column="topic")
+    split = data.train_test_split(test_size=0.2, seed=0, stratify_by_column="topic")  # the same rows whatever --seed
     return datasets.DatasetDict(train=split["train"], validation=split["test"])
-
-
-@hookimpl
-def taskrun_metrics(task, predictions, references, label_names):
-    if task.name != TASK:
-        return None
-    from taskrun.metrics import F1, Accuracy
-
-    ids = predictions.label_ids
-    return {
-        **Accuracy().compute(predictions=ids, references=references),
-        "macro_f1": F1().compute(predictions=ids, references=references, average="macro")["f1"],
-    }
