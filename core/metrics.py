@@ -105,12 +105,17 @@ def _f1_score(tp: Any, fp: Any, fn: Any) -> Any:
 
 def _class_counts(p: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """True positives, false positives and false negatives of each class present in p or r."""
-    _, inverse = np.unique(np.concatenate([p, r]), return_inverse=True)
-    pi, ri = inverse[: len(p)], inverse[len(p) :]
-    k = int(inverse.max()) + 1
+    low, high = min(int(p.min()), int(r.min())), max(int(p.max()), int(r.max()))
+    if high - low <= 2 * len(p) + 1024:  # the usual ids 0..k-1: count directly, no sort
+        pi, ri = p - low, r - low
+    else:
+        _, inverse = np.unique(np.concatenate([p, r]), return_inverse=True)
+        pi, ri = inverse[: len(p)], inverse[len(p) :]
+    k = int(max(pi.max(), ri.max())) + 1
     tp = np.bincount(pi[pi == ri], minlength=k)
     predicted, actual = np.bincount(pi, minlength=k), np.bincount(ri, minlength=k)
-    return tp, predicted - tp, actual - tp
+    present = (predicted + actual) > 0
+    return tp[present], (predicted - tp)[present], (actual - tp)[present]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,8 +141,8 @@ def f1(predictions: npt.ArrayLike, references: npt.ArrayLike, average: str = "bi
     p, r = _single_label(predictions, references, "f1")
     if average == "binary":
         predicted, actual = p == pos_label, r == pos_label
-        tp = int(np.sum(predicted & actual))
-        return float(_f1_score(tp, int(np.sum(predicted)) - tp, int(np.sum(actual)) - tp))
+        hits = int(np.sum(predicted & actual))
+        return float(_f1_score(hits, int(np.sum(predicted)) - hits, int(np.sum(actual)) - hits))
     if average not in ("macro", "micro"):
         raise ValueError(f"average must be 'binary', 'macro' or 'micro', not {average!r}")
     tp, fp, fn = _class_counts(p, r)
@@ -255,13 +260,13 @@ def per_class_report(
     predictions: npt.ArrayLike, references: npt.ArrayLike, label_names: list[str]
 ) -> dict[str, dict[str, float]]:
     """Precision, recall, F1 and support of each class: class ids (n,) or multi-hot (n, k)."""
-    predictions, references = _class_ids(np.asarray(predictions)), _class_ids(np.asarray(references))
-    if predictions.ndim == 1:
-        predictions = np.eye(len(label_names), dtype=int)[predictions]
-        references = np.eye(len(label_names), dtype=int)[references]
+    predicted_ids, true_ids = _class_ids(np.asarray(predictions)), _class_ids(np.asarray(references))
+    if predicted_ids.ndim == 1:
+        predicted_ids = np.eye(len(label_names), dtype=int)[predicted_ids]
+        true_ids = np.eye(len(label_names), dtype=int)[true_ids]
     report = {}
     for i, name in enumerate(label_names):
-        p, r = predictions[:, i].astype(bool), references[:, i].astype(bool)
+        p, r = predicted_ids[:, i].astype(bool), true_ids[:, i].astype(bool)
         tp, predicted, actual = int((p & r).sum()), int(p.sum()), int(r.sum())
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0

@@ -16,7 +16,6 @@ import re
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Mapping
 
 PROBLEM_TYPES = ("single-label", "multi-label", "regression")
@@ -61,6 +60,19 @@ _ALIASES = {
 LOWER_IS_BETTER = frozenset({"loss", "mse", "rmse", "mae", "error", "perplexity"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class ReadOnlyDict(dict):
+    """A dict that refuses changes, so that a hook cannot alter what other stages see; it still
+    pickles and serialises as JSON like a dict."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("this mapping is read-only: the run's settings are resolved once, before any hook")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ReadOnlyDict, (dict(self),))
 
 
 class TaskSpecError(ValueError):
@@ -209,7 +221,7 @@ class TaskSpec:
             raise TaskSpecError(f"{where}: default_model must be a string or None, not {self.default_model!r}")
         if not isinstance(self.hyperparameters, Mapping):
             raise TaskSpecError(f"{where}: hyperparameters must be a dict, not {type(self.hyperparameters).__name__}")
-        self._set("hyperparameters", MappingProxyType(check_hyperparameters(self.hyperparameters, where)))
+        self._set("hyperparameters", ReadOnlyDict(check_hyperparameters(self.hyperparameters, where)))
         self._check_metrics(where)
         self._set("options", tuple(self.options))
         for option in self.options:
@@ -306,7 +318,7 @@ class RunConfig:
         object.__setattr__(self, "output_dir", Path(self.output_dir))
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir))
-        object.__setattr__(self, "task_options", MappingProxyType(dict(self.task_options)))
+        object.__setattr__(self, "task_options", ReadOnlyDict(self.task_options))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, saved as run_config.json."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -199,6 +200,7 @@ def test_the_run_config_is_frozen_for_every_hook(manager, cli, tiny_model, tmp_p
         config.max_length = 5  # type: ignore[misc]
     with pytest.raises(TypeError):
         config.task_options["rows"] = 4  # type: ignore[index]
+    assert pickle.loads(pickle.dumps(config)) == config  # still travels to worker processes
 
     class Meddler:
         @hookimpl

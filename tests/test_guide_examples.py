@@ -91,3 +91,21 @@ def test_the_headerless_task_scored_by_matthews_correlation(folder, tiny_model, 
     assert result.metrics["train"]["samples"] == 24  # the first line is a row, not a header
     assert result.metrics["primary_metric"]["name"] == "matthews_correlation"
     assert -1 <= result.metrics["eval"]["matthews_correlation"] <= 1
+
+
+def test_every_taskrun_name_the_built_ins_and_the_scaffold_import_is_documented():
+    """A plugin author can use whatever the built-ins and the generated plugin use: each such name
+    is documented in the guide (or the import would reach into taskrun's private code)."""
+    from taskrun.scaffold import MODULE
+
+    root = Path(__file__).resolve().parents[1]
+    sources = [path.read_text() for path in (root / "plugins").glob("*.py")] + [MODULE]
+    sources.append((root / "examples" / "taskrun-topics" / "taskrun_topics" / "__init__.py").read_text())
+    imported = set()
+    for source in sources:
+        for module, names in re.findall(r"from (taskrun(?:\.\w+)?) import ([\w, ]+)", source):
+            imported |= {(module, name.strip()) for name in names.split(",")}
+    assert len(imported) > 8
+    undocumented = [f"{module}.{name}" for module, name in sorted(imported) if f"`{name}" not in GUIDE
+                    or (module != "taskrun" and f"`{module}`" not in GUIDE)]
+    assert not undocumented, f"used by built-ins or the scaffold but not in docs/plugins.md: {undocumented}"
