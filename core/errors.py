@@ -40,6 +40,12 @@ class OutputExistsError(TaskrunError):
     exit_code = 2
 
 
+class OutputBusyError(TaskrunError):
+    """Another run is writing to the same output directory right now."""
+
+    exit_code = 2
+
+
 class ModelSourceError(TaskrunError):
     """A model or tokenizer that cannot be found or loaded."""
 

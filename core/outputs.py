@@ -8,15 +8,74 @@ only `checkpoints/`. Under a distributed launch one staging folder serves every 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 from .checkpoints import CHECKPOINTS, checkpoint_folder, complete_checkpoints
-from .errors import OutputExistsError
+from .errors import OutputBusyError, OutputExistsError
 
 RUN_MARKER = "run_config.json"
+log = logging.getLogger("taskrun")
+
+
+def lock_file(output_dir: Path) -> Path:
+    """The hidden file beside the output folder that a run locks while it owns the folder."""
+    return output_dir.with_name(f".{output_dir.name}.taskrun-lock")
+
+
+@contextlib.contextmanager
+def output_dir_lock(output_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `output_dir` from its check to publishing. The kernel releases it
+    when the process ends, however it ends, so a killed run never leaves a stale lock (only the
+    empty lock file, which the next run takes over); a second run into the same folder stops at
+    once, naming the process that holds it. The lock file is removed when the lock is released."""
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    path = lock_file(output_dir)
+    while True:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(handle, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(handle)
+            raise OutputBusyError(
+                f"--output-dir {output_dir} is in use by a run that is still going (process {holder}).",
+                hint="Wait for it to finish, or choose another --output-dir.",
+            ) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(handle).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(handle)  # the previous holder removed that file as we locked it: lock the new one
+    try:
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(handle)  # releases the lock
+
+
+def remove_stale_staging(output_dir: Path) -> None:
+    """Delete the staging folders that killed runs left beside `output_dir`. Called with the
+    folder's lock held, so no live run is writing any of them."""
+    stale = [p for p in output_dir.parent.glob(f".{output_dir.name}.partial-*") if p.is_dir()]
+    stale += [p for p in output_dir.parent.glob(f".{output_dir.name}.old-*") if p.is_dir()]
+    if not stale:
+        return
+    size = sum(f.stat().st_size for folder in stale for f in folder.rglob("*") if f.is_file())
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    log.info("removed %d staging folder(s) left by killed runs (%.1f MB)", len(stale), size / 1e6)
 
 
 def check_output_dir(path: Path, overwrite: bool, resume: str | None = None) -> None:
@@ -68,7 +127,12 @@ def check_output_dir(path: Path, overwrite: bool, resume: str | None = None) -> 
 def publish(staging: Path, path: Path) -> None:
     """Put the finished staging folder at `path` in one step: an atomic exchange with the old
     folder where the system offers one (Linux renameat2), else two renames. The old folder (a
-    previous run, the checkpoints) is deleted afterwards."""
+    previous run, the checkpoints) is deleted afterwards. The folder this process works in (or
+    one above it) is filled in place instead: swapping it would leave the user's shell in a
+    deleted folder."""
+    if Path.cwd().resolve().is_relative_to(path):
+        publish_in_place(staging, path)
+        return
     if path.exists() and exchange(staging, path):
         shutil.rmtree(staging, ignore_errors=True)  # now holds the old folder
         return
@@ -84,6 +148,31 @@ def publish(staging: Path, path: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def publish_in_place(staging: Path, path: Path) -> None:
+    """Move the staging folder's files into `path`, replacing the previous run's files and the
+    checkpoints; run_config.json goes last, so the folder reads as finished only when it is."""
+    previous = set()
+    if (path / RUN_MARKER).is_file():
+        try:
+            previous = set(json.loads((path / RUN_MARKER).read_text(encoding="utf-8"))["files"])
+        except (OSError, ValueError, KeyError, TypeError):
+            previous = set()
+    (path / RUN_MARKER).unlink(missing_ok=True)
+    new = {entry.name for entry in staging.iterdir()}
+    for name in (previous - new) | {CHECKPOINTS}:
+        target = path / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    for entry in sorted(staging.iterdir(), key=lambda p: p.name == RUN_MARKER):
+        target = path / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def exchange(a: Path, b: Path) -> bool:

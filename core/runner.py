@@ -15,6 +15,7 @@ and writes files (the checkpoints' own files excepted: Trainer has every process
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -37,7 +38,14 @@ from .checkpoints import (
 from .errors import ModelSourceError, TaskrunError, UsageError
 from .manager import TaskrunPluginManager
 from .models import resolve_model
-from .outputs import check_output_dir, keep_only_what_resumes, publish, staging_folder
+from .outputs import (
+    check_output_dir,
+    keep_only_what_resumes,
+    output_dir_lock,
+    publish,
+    remove_stale_staging,
+    staging_folder,
+)
 from .precision import resolve_precision
 from .scoring import class_figures, merged_metrics, postprocess, primary_metric
 from .splits import check_classes, class_counts, drop_truncation_marks, load_data
@@ -107,7 +115,17 @@ def build_model(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
 
 def run(manager: TaskrunPluginManager, config: RunConfig) -> RunResult:
     """Fine-tune and evaluate one task; return where the results are. Progress goes to the
-    `taskrun` logger."""
+    `taskrun` logger. The output folder is locked from its check to publishing (by rank 0 of a
+    distributed launch)."""
+    started = time.monotonic()
+    task, config = resolve(manager, config)
+    config = dataclasses.replace(config, output_dir=Path(os.path.abspath(config.output_dir)).resolve())
+    with output_dir_lock(config.output_dir) if is_main_process() else contextlib.nullcontext():
+        return _run_stages(manager, task, config, started)
+
+
+def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, started: float) -> RunResult:
+    """The stages of a run, in order, with its output folder locked."""
     from .training import (
         ManifestCallback,
         TaskrunTrainer,
@@ -118,10 +136,10 @@ def run(manager: TaskrunPluginManager, config: RunConfig) -> RunResult:
         training_arguments,
     )
 
-    started = time.monotonic()
     main = is_main_process()
-    task, config = resolve(manager, config)
     check_output_dir(config.output_dir, config.overwrite, config.resume)
+    if main:
+        remove_stale_staging(config.output_dir)
     config = dataclasses.replace(config, model_path=resolve_model(config.model))  # fails fast offline; loads nothing
     dataset, label_names = load_data(manager, task, config)
     log.info(
