@@ -554,6 +554,12 @@ def _shared_options(task: TaskSpec) -> list[click.Parameter]:
             help="Reuse the tokenised data of an earlier run on the same data, tokenizer and settings.",
         ),
         click.Option(
+            ["--pictures/--no-pictures"],
+            default=True,
+            show_default=True,
+            help="Draw the confusion matrix and the training curves (after the model is saved).",
+        ),
+        click.Option(
             ["--save-every"],
             default="epoch",
             show_default=True,
@@ -742,15 +748,23 @@ def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:
     )
 
 
+MAX_CLASS_LINES = 20
+
+
 def _per_class_lines(per_class: dict[str, dict[str, float]]) -> list[str]:
-    """A small table of precision, recall, F1 and support per class."""
+    """A small table of precision, recall, F1 and support per class: the most frequent
+    MAX_CLASS_LINES classes where there are more (all of them are in metrics.json)."""
     if not per_class:
         return []
-    width = max(12, *(len(name) for name in per_class))
+    shown = dict(sorted(per_class.items(), key=lambda item: -item[1]["support"])[:MAX_CLASS_LINES])
+    shown = {name: row for name, row in per_class.items() if name in shown}  # in label order
+    width = min(40, max(12, *(len(name) for name in shown)))
     lines = [f"           {'class':<{width}}  precision  recall  f1      support"]
-    for name, row in per_class.items():
+    for name, row in shown.items():
         lines.append(
-            f"           {name:<{width}}  {row['precision']:<9.4f}  {row['recall']:<6.4f}  "
+            f"           {name[:width]:<{width}}  {row['precision']:<9.4f}  {row['recall']:<6.4f}  "
             f"{row['f1']:<6.4f}  {row['support']}"
         )
+    if len(per_class) > len(shown):
+        lines.append(f"           ... {len(per_class) - len(shown)} more classes in metrics.json")
     return lines

@@ -15,9 +15,26 @@ def _pyplot():
     return plt
 
 
+MAX_CLASSES_SHOWN = 30  # beyond this a picture shows the most frequent classes: bounded size, time and memory
+
+
+def most_frequent(labels: list[str], matrix: list[list[int]], limit: int) -> tuple[list[str], list[list[int]]]:
+    """The `limit` classes with the most validation examples (true or predicted), and their part
+    of the confusion matrix, in the original label order."""
+    if len(labels) <= limit:
+        return labels, matrix
+    support = [sum(matrix[i]) + sum(row[i] for row in matrix) for i in range(len(labels))]
+    keep = sorted(sorted(range(len(labels)), key=lambda i: -support[i])[:limit])
+    return [labels[i] for i in keep], [[matrix[i][j] for j in keep] for i in keep]
+
+
 def confusion_matrix_png(path: Path, labels: list[str], matrix: list[list[int]], title: str) -> None:
-    """Rows: the true label; columns: the predicted one; each cell shows its count."""
+    """Rows: the true label; columns: the predicted one; each cell shows its count. With more than
+    MAX_CLASSES_SHOWN labels, the most frequent ones (the full matrix is in metrics.json)."""
     plt = _pyplot()
+    if len(labels) > MAX_CLASSES_SHOWN:
+        title = f"{title}\nthe {MAX_CLASSES_SHOWN} most frequent of {len(labels)} classes"
+        labels, matrix = most_frequent(labels, matrix, MAX_CLASSES_SHOWN)
     size = 2.5 + 0.6 * len(labels)
     figure, axes = plt.subplots(figsize=(size + 1, size))
     image = axes.imshow(matrix, cmap="Blues")

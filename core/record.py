@@ -1,7 +1,7 @@
 """The run record: what a finished run leaves beside its model so that it can be understood,
 compared and repeated: metrics.json, run_config.json (the resolved settings and versions), the
-model card (README.md) and the pictures. Extras that fail (a picture, say) are warnings: they
-never cost the trained model.
+model card (README.md) and the pictures. The pictures are drawn after the run is published, and
+one that fails is a warning: an extra never costs the trained model.
 """
 
 from __future__ import annotations
@@ -23,27 +23,46 @@ def write_record(
     task: TaskSpec,
     config: RunConfig,
     metrics: dict[str, Any],
-    history: list[dict[str, Any]],
     precision: str,
     label_names: list[str],
     text_inputs: list[str],
-    primary: str,
 ) -> None:
-    """Pictures, metrics.json, README.md and run_config.json (last: it marks the run finished
-    and lists every file taskrun wrote, which --overwrite may replace)."""
-    try:
-        metrics["pictures"] = draw_pictures(folder, task, history, metrics["eval"], primary)
-    except Exception as exc:  # a picture is an extra: never worth the trained model
-        log.warning(
-            "the pictures could not be drawn (%s: %s); the model and metrics are saved", type(exc).__name__, exc
-        )
-        metrics["pictures"] = []
+    """metrics.json, README.md and run_config.json (last: it marks the run finished and lists
+    every file taskrun writes, the pictures to come included, which --overwrite may replace)."""
+    metrics["pictures"] = planned_pictures(metrics["eval"]) if config.pictures else []
     write_json(folder / "metrics.json", metrics)
     write_atomically(folder / "README.md", model_card(task, config, metrics, label_names, text_inputs))
     (folder / "training_args.bin").unlink(missing_ok=True)  # a pickle; run_config.json has the settings
     record = run_record(task, config, precision, label_names, text_inputs)
-    record["files"] = sorted([p.name for p in folder.iterdir()] + [RUN_MARKER])
+    record["files"] = sorted({p.name for p in folder.iterdir()} | {RUN_MARKER, *metrics["pictures"]})
     write_json(folder / RUN_MARKER, record)
+
+
+def add_pictures(
+    folder: Path,
+    task: TaskSpec,
+    config: RunConfig,
+    metrics: dict[str, Any],
+    history: list[dict[str, Any]],
+    label_names: list[str],
+    text_inputs: list[str],
+) -> None:
+    """Draw the pictures into a published run folder. Called after the model is safe in place: a
+    picture that fails (or a process killed while drawing) costs the picture, never the model; a
+    failure is a warning, and metrics.json and the card then name only the pictures drawn."""
+    drawn = []
+    for name in metrics["pictures"]:
+        try:
+            draw_picture(folder / name, task, history, metrics, name)
+            drawn.append(name)
+        except Exception as exc:  # a picture is an extra: never worth the trained model
+            log.warning(
+                "%s could not be drawn (%s: %s); the model and metrics are saved", name, type(exc).__name__, exc
+            )
+    if drawn != metrics["pictures"]:
+        metrics["pictures"] = drawn
+        write_json(folder / "metrics.json", metrics)
+        write_atomically(folder / "README.md", model_card(task, config, metrics, label_names, text_inputs))
 
 
 def run_record(
@@ -69,25 +88,23 @@ def run_record(
     }
 
 
-def draw_pictures(
-    folder: Path, task: TaskSpec, history: list[dict[str, Any]], evaluation: dict[str, Any], primary: str
-) -> list[str]:
-    """confusion_matrix.png (single-label) and training_curves.png; returns the file names."""
+def planned_pictures(evaluation: dict[str, Any]) -> list[str]:
+    """confusion_matrix.png (single-label) and training_curves.png."""
+    return (["confusion_matrix.png"] if "confusion_matrix" in evaluation else []) + ["training_curves.png"]
+
+
+def draw_picture(path: Path, task: TaskSpec, history: list[dict[str, Any]], metrics: dict[str, Any], name: str) -> None:
+    """One of the planned pictures, bounded in size whatever the number of labels."""
     from .plots import confusion_matrix_png, training_curves_png
 
-    names = []
-    if "confusion_matrix" in evaluation:
+    evaluation = metrics["eval"]
+    if name == "confusion_matrix.png":
         matrix = evaluation["confusion_matrix"]
-        confusion_matrix_png(
-            folder / "confusion_matrix.png",
-            matrix["labels"],
-            matrix["rows_true_columns_predicted"],
-            f"{task.name}: validation ({evaluation['samples']} examples)",
-        )
-        names.append("confusion_matrix.png")
-    training_curves_png(folder / "training_curves.png", history, primary if primary != "loss" else None, task.name)
-    names.append("training_curves.png")
-    return names
+        title = f"{task.name}: validation ({evaluation['samples']} examples)"
+        confusion_matrix_png(path, matrix["labels"], matrix["rows_true_columns_predicted"], title)
+    else:
+        primary = metrics["primary_metric"]["name"]
+        training_curves_png(path, history, primary if primary != "loss" else None, task.name)
 
 
 def model_card(

@@ -211,14 +211,12 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         metrics["seconds"] = round(time.monotonic() - started, 1)
         if not main:
             return RunResult(config.output_dir, metrics, time.monotonic() - started, main_process=False)
-        from .record import write_record
+        from .record import add_pictures, write_record
 
         text_inputs = [c for c in task.text_columns if c in dataset["train"].column_names]
-        primary = metrics["primary_metric"]["name"]
-        write_record(
-            staging, task, config, metrics, trainer.state.log_history, precision, label_names, text_inputs, primary
-        )
+        write_record(staging, task, config, metrics, precision, label_names, text_inputs)
         publish(staging, config.output_dir)
+        add_pictures(config.output_dir, task, config, metrics, trainer.state.log_history, label_names, text_inputs)
     except BaseException as exc:
         if main:
             keep_only_what_resumes(config.output_dir, created)

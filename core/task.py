@@ -303,6 +303,7 @@ class RunConfig:
     precision: str = "auto"
     group_by_length: bool = True
     cache: bool = True  # reuse tokenised data across runs (taskrun.cache)
+    pictures: bool = True  # the confusion matrix and training curves, drawn after the run is saved
     save_every: str = "epoch"  # checkpoints: "epoch", a number of steps, or "none"
     keep_checkpoints: int = 2  # the newest N complete checkpoints are kept (and the best one)
     resume: str | None = None  # "auto" (newest complete checkpoint of output_dir) or a checkpoint folder

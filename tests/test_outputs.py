@@ -20,14 +20,37 @@ CSV_OPTIONS = ("--epochs", "1", "--batch-size", "8", "--precision", "fp32")
 
 def run_process(args, cwd: Path, **popen) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKRUN_PLUGINS": "none", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "taskrun", *map(str, args)], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "taskrun", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 @pytest.mark.slow
 def test_a_second_run_into_the_same_folder_stops_at_once_naming_the_first(tiny_model, reviews_csv, tmp_path):
-    common = ("run", "custom-csv", "--model", tiny_model, "--train", reviews_csv, "--text-column", "review",
-              "--label-column", "stars", "--output-dir", tmp_path / "out", "--precision", "fp32", "--batch-size", "4")
+    common = (
+        "run",
+        "custom-csv",
+        "--model",
+        tiny_model,
+        "--train",
+        reviews_csv,
+        "--text-column",
+        "review",
+        "--label-column",
+        "stars",
+        "--output-dir",
+        tmp_path / "out",
+        "--precision",
+        "fp32",
+        "--batch-size",
+        "4",
+    )
     first = run_process([*common, "--epochs", "6"], tmp_path)
     lock = lock_file(tmp_path / "out")
     deadline = time.monotonic() + 120
@@ -54,10 +77,18 @@ def test_the_lock_is_exclusive_and_released_even_when_the_holder_dies(tmp_path):
         with pytest.raises(OutputBusyError, match=f"process {os.getpid()}"):
             with output_dir_lock(out):
                 pass
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from taskrun.outputs import output_dir_lock\n"
-                               f"with output_dir_lock(Path({str(out)!r})):\n    print('locked', flush=True); "
-                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from taskrun.outputs import output_dir_lock\n"
+            f"with output_dir_lock(Path({str(out)!r})):\n    print('locked', flush=True); "
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(OutputBusyError):
         with output_dir_lock(out):
@@ -73,8 +104,21 @@ def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(cli, tiny_mo
         stale = tmp_path / f".out.partial-{pid}"
         stale.mkdir()
         (stale / "model.safetensors").write_bytes(b"x" * 1000)
-    result = cli("run", "custom-csv", "--model", tiny_model, "--train", reviews_csv, "--text-column", "review",
-                 "--label-column", "stars", "--output-dir", tmp_path / "out", *CSV_OPTIONS)
+    result = cli(
+        "run",
+        "custom-csv",
+        "--model",
+        tiny_model,
+        "--train",
+        reviews_csv,
+        "--text-column",
+        "review",
+        "--label-column",
+        "stars",
+        "--output-dir",
+        tmp_path / "out",
+        *CSV_OPTIONS,
+    )
     assert result.exit_code == 0, result.output
     assert "removed 2 staging folder(s) left by killed runs" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
@@ -95,9 +139,22 @@ def test_output_paths_in_every_spelling(spelling, cli, tiny_model, reviews_csv, 
         target.mkdir()
         monkeypatch.chdir(target)
     for attempt in ("first", "again"):
-        result = cli("run", "custom-csv", "--model", tiny_model, "--train", reviews_csv, "--text-column", "review",
-                     "--label-column", "stars", "--output-dir", given, *CSV_OPTIONS,
-                     *(("--overwrite",) if attempt == "again" else ()))
+        result = cli(
+            "run",
+            "custom-csv",
+            "--model",
+            tiny_model,
+            "--train",
+            reviews_csv,
+            "--text-column",
+            "review",
+            "--label-column",
+            "stars",
+            "--output-dir",
+            given,
+            *CSV_OPTIONS,
+            *(("--overwrite",) if attempt == "again" else ()),
+        )
         assert result.exit_code == 0, (attempt, result.output)
         assert_finished_run(target, ["five", "one", "three"], ["the film was good"])
         assert not (target / "checkpoints").exists()

@@ -1,0 +1,114 @@
+"""Nothing after training can lose the trained model, and pictures stay bounded whatever the label
+count; the best checkpoint follows the primary metric's direction."""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+from pathlib import Path
+
+from taskrun.runner import score_function
+from taskrun.task import TaskSpec
+
+FAST = ("--epochs", "1", "--batch-size", "16", "--precision", "fp32")
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+def many_labels_csv(path: Path, labels: int, rows_per_label: int) -> Path:
+    rng = random.Random(5)
+    words = "the a film plot was good bad market shares rose fell".split()
+    lines = ["text,label"]
+    for i in range(labels * rows_per_label):
+        lines.append(f"{' '.join(rng.choice(words) for _ in range(4))} item{i % labels},class{i % labels:04d}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_run_with_many_labels_draws_bounded_pictures_and_a_short_summary(cli, tiny_model, tmp_path):
+    train = many_labels_csv(tmp_path / "train.csv", labels=300, rows_per_label=2)
+    out = tmp_path / "out"
+    result = cli(
+        "run", "custom-csv", "--model", tiny_model, "--train", train, "--validation", train, "--output-dir", out, *FAST
+    )
+    assert result.exit_code == 0, result.output
+    width, height = png_size(out / "confusion_matrix.png")
+    assert width <= 2500 and height <= 2500  # 0.6 inch a label would be 18,000 pixels
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["eval"]["confusion_matrix"]["labels"]) == 300  # all of it in metrics.json
+    assert metrics["pictures"] == ["confusion_matrix.png", "training_curves.png"]
+    assert "... 280 more classes in metrics.json" in result.stdout
+    assert len(result.stdout.splitlines()) < 40
+
+
+def test_a_failing_picture_is_a_warning_and_the_model_is_kept(cli, tiny_model, reviews_csv, tmp_path, monkeypatch):
+    import taskrun.plots
+
+    def explode(*args, **kwargs):
+        raise MemoryError("no room for the picture")
+
+    monkeypatch.setattr(taskrun.plots, "confusion_matrix_png", explode)
+    out = tmp_path / "out"
+    result = cli(
+        "run",
+        "custom-csv",
+        "--model",
+        tiny_model,
+        "--train",
+        reviews_csv,
+        "--text-column",
+        "review",
+        "--label-column",
+        "stars",
+        "--output-dir",
+        out,
+        *FAST,
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "taskrun: warning: confusion_matrix.png could not be drawn (MemoryError: no room for the picture)"
+        in result.stderr
+    )
+    assert (out / "model.safetensors").is_file() and not (out / "confusion_matrix.png").exists()
+    assert json.loads((out / "metrics.json").read_text())["pictures"] == ["training_curves.png"]
+    assert "confusion_matrix.png" not in (out / "README.md").read_text()
+
+
+def test_no_pictures(cli, tiny_model, reviews_csv, tmp_path):
+    out = tmp_path / "out"
+    result = cli(
+        "run",
+        "custom-csv",
+        "--model",
+        tiny_model,
+        "--train",
+        reviews_csv,
+        "--text-column",
+        "review",
+        "--label-column",
+        "stars",
+        "--output-dir",
+        out,
+        "--no-pictures",
+        *FAST,
+    )
+    assert result.exit_code == 0, result.output
+    assert not list(out.glob("*.png")) and json.loads((out / "metrics.json").read_text())["pictures"] == []
+
+
+def test_the_best_checkpoint_follows_the_primary_metrics_direction():
+    rmse_task = TaskSpec(name="r", problem_type="regression", metrics=("rmse", "pearson"))
+    assert score_function(rmse_task)({"eval_rmse": 0.4, "eval_pearson": 0.9, "eval_loss": 0.2}) == {
+        "name": "rmse",
+        "value": 0.4,
+        "greater_is_better": False,
+    }
+    loss_only = TaskSpec(name="l", primary_metric="loss")
+    assert score_function(loss_only)({"eval_loss": 0.3})["greater_is_better"] is False
+    mrpc_like = TaskSpec(name="m", metrics=("accuracy", "f1"), primary_metric="f1")
+    assert score_function(mrpc_like)({"eval_accuracy": 0.8, "eval_f1": 0.85})["name"] == "f1"
