@@ -125,8 +125,9 @@ def complete_checkpoints(root: Path, hashes: bool = True, tell_skipped: bool = F
     good = []
     for step, folder in _step_folders(root):
         problem = problem_with(folder, hashes)
-        if problem and tell_skipped:
-            log.info("skipping checkpoint %s: %s", folder, problem)
+        if problem:
+            if tell_skipped:
+                log.info("skipping checkpoint %s: %s", folder, problem)
         else:
             good.append(Checkpoint(folder, step, json.loads((folder / MANIFEST).read_text(encoding="utf-8"))))
     return good

@@ -183,6 +183,7 @@ class TaskrunPluginManager:
                     raise TypeError(f"register() takes a taskrun.TaskSpec, got {type(spec).__name__}")
                 found.append(spec)
 
+            self._trace(f"taskrun_register_tasks [{owner}]")
             try:
                 with self._deprecations(owner):
                     self._caller(owner, "taskrun_register_tasks")(register=register)

@@ -148,7 +148,7 @@ def test_resume_path_to_a_damaged_checkpoint_names_the_file(interrupted, taskrun
     )
     assert result.exit_code == 5, result.output
     assert "optimizer.pt" in result.stderr and "Traceback" not in result.output
-    assert steps(interrupted / "out") == [6]  # nothing was changed
+    assert steps(interrupted / "out") == [6], result.stderr  # nothing was changed
 
 
 class Planted:

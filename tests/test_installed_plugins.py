@@ -44,6 +44,17 @@ FAULTY = {
         def taskrun_register_tasks(register):
             register(TaskSpec(name="topics", description="yet another topics task"))
     """),
+    "sloppy": textwrap.dedent("""
+        from taskrun import TaskSpec, hookimpl
+
+        @hookimpl
+        def taskrun_register_tasks(register):
+            register(TaskSpec(name="sloppy", description="a task whose hooks forget to check the task name"))
+
+        @hookimpl(tryfirst=True)
+        def taskrun_load_dataset(task, config):  # answers for any task it is asked about
+            raise RuntimeError(f"sloppy took over {task.name}")
+    """),
     "exploding": textwrap.dedent("""
         from taskrun import TaskSpec, hookimpl
 
@@ -204,7 +215,36 @@ def test_a_task_name_registered_twice_names_both_plugins(site, other):
 
 def test_a_plugin_cannot_take_over_a_built_in_task(site):
     result = taskrun(site, "run", "mrpc", "--help", plugins="aaa-dup")
-    assert result.returncode == 4 and "'glue-mrpc' and 'aaa-dup'" in result.stderr
+    assert result.returncode == 4 and "'aaa-dup' and 'glue-mrpc'" in result.stderr
+
+
+def test_an_installed_plugin_that_answers_for_any_task_leaves_the_others_untouched(
+    site, tiny_model, tmp_path, mrpc_dir, reviews_csv
+):
+    options = ("--model", tiny_model, "--epochs", "1", "--precision", "fp32", "--batch-size", "8")
+    mrpc = taskrun(
+        site, "run", "mrpc", "--data-dir", mrpc_dir, "--output-dir", tmp_path / "m", *options, plugins="sloppy"
+    )
+    assert mrpc.returncode == 0, mrpc.stderr
+    csv = taskrun(
+        site,
+        "run",
+        "custom-csv",
+        "--train",
+        reviews_csv,
+        "--text-column",
+        "review",
+        "--label-column",
+        "stars",
+        "--output-dir",
+        tmp_path / "c",
+        *options,
+        plugins="sloppy",
+    )
+    assert csv.returncode == 0, csv.stderr
+    assert "sloppy took over" not in mrpc.stderr + csv.stderr
+    own = taskrun(site, "run", "sloppy", "--output-dir", tmp_path / "s", *options, plugins="sloppy")
+    assert own.returncode == 4 and "sloppy took over sloppy" in own.stderr  # its own task: it is asked
 
 
 def test_an_exception_in_an_installed_hook_names_plugin_hook_and_task(site, tmp_path):
