@@ -7,10 +7,17 @@ the file (no type is guessed), every row keeps its line number, and every proble
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
+import gzip
 import io
 import json
+import os
+import stat
+import zipfile
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +26,43 @@ from .errors import DataError, HubUnavailableError
 from .hub import offline_mode, require_hub
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
+FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON Lines"}
 SHOWN_ROWS = 5
+# The csv module's default field limit is 131,072 characters; long documents need more. Bounded
+# (an unclosed quote otherwise makes the rest of a huge file one field) and within a C long everywhere.
+FIELD_SIZE_LIMIT = 64 * 1024 * 1024
+UNCLOSED_QUOTE_HINT = "An unclosed quote makes the rest of the file one field: check the quotes from that line on."
+BINARY_PROBE = 8192  # bytes searched for NUL, the mark of a binary file
+UTF8_BOM = codecs.BOM_UTF8
+# Longest first: the UTF-32-LE mark begins with the UTF-16-LE one.
+UNICODE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32", "utf-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32", "utf-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16", "utf-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16", "utf-16"),
+)
+SPREADSHEET_HINT = "Save the sheet as CSV (UTF-8) and pass that file."
+# Extensions of files that are never text; `detect_format` says what to do with them.
+BINARY_EXTENSIONS = {
+    ".xlsx": SPREADSHEET_HINT,
+    ".xlsm": SPREADSHEET_HINT,
+    ".xls": SPREADSHEET_HINT,
+    ".ods": SPREADSHEET_HINT,
+    ".parquet": "Convert it to CSV or JSON Lines, e.g. pandas.read_parquet(path).to_csv('data.csv', index=False).",
+    ".zip": "Unzip it and pass the CSV, TSV or JSON Lines file inside.",
+}
+# Leading bytes of binary formats a user may hand over by mistake: (magic, what it is, what to do).
+DECOMPRESS_HINT = "Decompress it first: of the compressed formats only gzip (a name ending in .gz) is read directly."
+MAGIC_NUMBERS = (
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old-style Office file (.xls or .doc)", SPREADSHEET_HINT),
+    (b"ARROW1", "an Arrow/Feather file", "Convert it to CSV or JSON Lines."),
+    (b"BZh", "a bzip2-compressed file", DECOMPRESS_HINT),
+    (b"\xfd7zXZ\x00", "an xz-compressed file", DECOMPRESS_HINT),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file", DECOMPRESS_HINT),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "Unpack it and pass the CSV, TSV or JSON Lines file inside."),
+    (b"SQLite format 3\x00", "an SQLite database", "Export the table as CSV."),
+    (b"%PDF-", "a PDF document", "Export the data as CSV."),
+)
 
 
 @dataclass
@@ -36,52 +79,233 @@ class Table:
 
 
 def detect_format(path: Path, fmt: str | None = None) -> str:
+    """`fmt` if given, else the format its extension names; a `.gz` ending is looked through
+    (`train.csv.gz` is CSV)."""
     if fmt:
         return fmt
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        suffix = Path(path.stem).suffix.lower()
+        if suffix in FORMATS:
+            return FORMATS[suffix]
+        raise DataError(
+            f"{path}: cannot tell the format from the extension {suffix!r} before '.gz'",
+            hint=f"Use one of {', '.join(sorted(FORMATS))} (then .gz), or name the format with --format.",
+        )
     try:
-        return FORMATS[path.suffix.lower()]
+        return FORMATS[suffix]
     except KeyError:
+        hint = BINARY_EXTENSIONS.get(suffix, "")
         raise DataError(
             f"{path}: cannot tell the format from the extension {path.suffix!r}",
-            hint=f"Use one of {', '.join(sorted(FORMATS))}, or name the format with --format.",
+            hint=hint or f"Use one of {', '.join(sorted(FORMATS))}, or name the format with --format.",
         ) from None
 
 
-def _decode(path: Path, encoding: str) -> str:
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped if its name ends in .gz; anything but a regular file is refused
+    before it is opened (reading a FIFO would wait for a writer forever)."""
     try:
-        raw = path.read_bytes()
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror}") from None
-    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: not a regular file but {_file_kind(mode)}; pass a CSV, TSV or JSON Lines file")
     try:
-        return raw.decode(codec)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    if path.suffix.lower() != ".gz":
+        return raw
+    if not raw.startswith(b"\x1f\x8b"):
+        raise DataError(
+            f"{path}: not gzip-compressed, though its name ends in .gz",
+            hint="Rename it without the .gz ending, or compress it with gzip.",
+        )
+    try:
+        return gzip.decompress(raw)
+    except EOFError:
+        raise DataError(f"{path}: the gzip data is truncated (it ends before the end of the stream)") from None
+    except (OSError, zlib.error) as exc:
+        raise DataError(f"{path}: the gzip data is corrupt ({exc})") from None
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((kind for test, kind in kinds if test(mode)), "a special file")
+
+
+def _check_not_binary(path: Path, raw: bytes, fmt: str, wide: bool) -> None:
+    """A DataError for a file that is not text at all (no --encoding can help with it)."""
+    kind, hint = _binary_kind(raw, wide)
+    if kind:
+        what = FORMAT_NAMES.get(fmt, fmt)
+        raise DataError(f"{path}: a binary file, not {what} text: it looks like {kind}", hint=hint)
+
+
+def _binary_kind(raw: bytes, wide: bool) -> tuple[str, str]:
+    if raw.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        return _zip_kind(raw)
+    if raw.startswith(b"PAR1") and raw.endswith(b"PAR1"):
+        return "a Parquet file", BINARY_EXTENSIONS[".parquet"]
+    if raw.startswith(b"\x1f\x8b"):
+        return "a gzip-compressed file", "Name it with a .gz ending (for example data.csv.gz) to read it as is."
+    for magic, kind, hint in MAGIC_NUMBERS:
+        if raw.startswith(magic) and (magic != b"BZh" or raw[4:10] == b"\x31\x41\x59\x26\x53\x59"):
+            return kind, hint
+    nul = -1 if wide else raw.find(b"\x00", 0, BINARY_PROBE)
+    if nul >= 0:
+        return (
+            f"binary data (a NUL byte at byte offset {nul})",
+            "Pass a CSV, TSV or JSON Lines text file. (UTF-16 text without a byte-order mark "
+            "also holds NUL bytes: then pass --encoding utf-16-le or utf-16-be.)",
+        )
+    return "", ""
+
+
+def _zip_kind(raw: bytes) -> tuple[str, str]:
+    """Zip archives: Office and OpenDocument files are zips too; say which."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            names = archive.namelist()
+            mimetype = archive.read("mimetype").decode("ascii", "replace") if "mimetype" in names else ""
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, NotImplementedError):
+        names, mimetype = [], ""
+    if any(name.startswith("xl/") for name in names):
+        return "an Excel workbook (.xlsx)", SPREADSHEET_HINT
+    if "spreadsheet" in mimetype:
+        return "an OpenDocument spreadsheet (.ods)", SPREADSHEET_HINT
+    if any(name.startswith(("word/", "ppt/")) for name in names) or mimetype.startswith("application/vnd.oasis"):
+        return "an Office document", "Export the data as CSV."
+    inside = f" holding {', '.join(names[:3])}" + (", ..." if len(names) > 3 else "") if names else ""
+    return f"a zip archive{inside}", BINARY_EXTENSIONS[".zip"]
+
+
+def _decode(path: Path, raw: bytes, encoding: str, fmt: str = "csv") -> str:
+    """The file's text. A byte-order mark is dropped whatever the encoding; a decoding error names
+    the line and column of the bad byte as an editor shows them: lines end at \\n, \\r\\n or \\r,
+    and the column counts characters (not bytes) from 1, the BOM not counted."""
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise DataError(
+            f"{path}: unknown encoding {encoding!r}", hint="Name a Python codec, e.g. utf-8, cp1252 or latin-1."
+        ) from None
+    wide = codec.startswith(("utf-16", "utf-32"))
+    if not wide:
+        for mark, name, suggestion in UNICODE_BOMS:
+            if raw.startswith(mark):
+                raise DataError(
+                    f"{path}: starts with a {name} byte-order mark, so it is {name} text, not {encoding}",
+                    hint=f"Pass --encoding {suggestion}, or save the file as UTF-8.",
+                )
+    elif raw.startswith(UTF8_BOM):
+        raise DataError(
+            f"{path}: starts with a UTF-8 byte-order mark, so it is UTF-8 text, not {encoding}",
+            hint="Pass --encoding utf-8.",
+        )
+    _check_not_binary(path, raw, fmt, wide)
+    if raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM) :]  # a UTF-8 BOM under cp1252 would decode to 'ï»¿', glued to a column name
+    if codec == "utf-8-sig":
+        codec = "utf-8"  # the BOM is gone; positions below must count from the bytes decoded
+    try:
+        text = raw.decode(codec)
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        line, column = _position(raw[: exc.start].decode(codec, errors="replace").removeprefix("\ufeff"))
         raise DataError(
             f"{path}:{line}:{column}: not valid {encoding} (byte 0x{raw[exc.start]:02x})",
             hint="Pass --encoding with the file's encoding (for example latin-1 or cp1252).",
         ) from None
-    except LookupError:
-        raise DataError(f"unknown encoding {encoding!r}") from None
+    return text[1:] if text.startswith("\ufeff") else text  # e.g. utf-16-le keeps its BOM as text
 
 
-def read_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> Table:
-    """Read a CSV, TSV (quoting off: a `"` is text) or JSON Lines file. A byte-order mark is dropped."""
+def _position(before: str) -> tuple[int, int]:
+    """The 1-based line and character column just after the text `before`."""
+    line = before.count("\n") + before.count("\r") - before.count("\r\n") + 1
+    return line, len(before) - max(before.rfind("\n"), before.rfind("\r"))
+
+
+def _column_names(columns: Sequence[str]) -> list[str]:
+    if isinstance(columns, (str, bytes)):
+        raise TypeError(f"columns must be a sequence of names, not the string {columns!r}")
+    names = list(columns)
+    if not names:
+        raise ValueError("columns must name at least one column")
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError(f"columns must be strings: {names!r}")
+    duplicate = _first_duplicate(names)
+    if duplicate:
+        name, positions = duplicate
+        raise ValueError(f"columns: {name!r} appears {_times(positions)} (positions {_and(positions)})")
+    return names
+
+
+def _first_duplicate(names: list[str]) -> tuple[str, list[int]] | None:
+    """The first name that appears more than once, with its 1-based positions."""
+    positions: dict[str, list[int]] = {}
+    for number, name in enumerate(names, start=1):
+        positions.setdefault(name, []).append(number)
+    return next(((name, where) for name, where in positions.items() if len(where) > 1), None)
+
+
+def _times(positions: list[int]) -> str:
+    return "twice" if len(positions) == 2 else f"{len(positions)} times"
+
+
+def _and(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
+
+
+def read_table(
+    path: str | Path, fmt: str | None = None, encoding: str = "utf-8", columns: Sequence[str] | None = None
+) -> Table:
+    """Read a CSV, TSV or JSON Lines file, optionally gzip-compressed, into a `Table` of strings.
+
+    - `fmt` ("csv", "tsv" or "jsonl") defaults to the one the extension names; a `.gz` ending is
+      looked through (`train.csv.gz` is CSV) and the file is gunzipped.
+    - CSV uses standard quoting; TSV is read with quoting off (a `"` is text). A field may hold up
+      to `FIELD_SIZE_LIMIT` (64 Mi) characters, not the csv module's 131,072.
+    - `columns`: the file has no header line. For CSV/TSV the first line is data, every row must
+      have exactly `len(columns)` fields, and these are the Table's column names. For JSON Lines,
+      only these keys are kept and every record must have them. Duplicate names are a ValueError.
+      Without `columns`, the first non-blank CSV/TSV line is the header and its names must be unique;
+      JSON Lines columns are the union of the records' keys, and every record must have them all.
+    - A byte-order mark is dropped whatever the encoding (a UTF-8 BOM's bytes go before decoding,
+      so cp1252 does not turn them into 'ï»¿'); a UTF-16/32 BOM under another encoding is an error
+      that says the file is UTF-16/32.
+    - Errors are `DataError`s naming the file and, where there is one, line and column: 1-based,
+      lines as an editor counts them, columns in characters (not bytes), the BOM not counted.
+      Binary files (NUL bytes, or a zip/xlsx/Parquet/... header) and anything but a regular file
+      (a folder, a FIFO, a device) are refused before decoding.
+    """
     path = Path(path)
+    names = _column_names(columns) if columns is not None else None
     fmt = detect_format(path, fmt)
-    text = _decode(path, encoding)
+    text = _decode(path, _read_bytes(path), encoding, fmt)
     if fmt == "jsonl":
-        return _read_jsonl(path, text)
+        return _read_jsonl(path, text, names)
+    return _read_delimited(path, text, fmt, names)
+
+
+def _read_delimited(path: Path, text: str, fmt: str, names: list[str] | None) -> Table:
     if fmt == "tsv":
         reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
     else:
         reader = csv.reader(io.StringIO(text, newline=""))
     rows, lines, bad = [], [], []
-    header: list[str] | None = None
+    header = names
     next_line = 1
+    # The limit is the csv module's, for the whole process: raised while reading, then put back.
+    previous_limit = csv.field_size_limit(FIELD_SIZE_LIMIT)
     try:
         for fields in reader:
             line, next_line = next_line, reader.line_num + 1
@@ -89,6 +313,7 @@ def read_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8"
                 continue
             if header is None:
                 header = [name.strip() for name in fields]
+                _check_header(path, line, header)
                 continue
             if len(fields) != len(header):
                 bad.append(f"line {line}: {len(fields)} fields, expected {len(header)}")
@@ -96,19 +321,44 @@ def read_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8"
             rows.append(dict(zip(header, fields)))
             lines.append(line)
     except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise DataError(
+                f"{path}:{next_line}: a field longer than {FIELD_SIZE_LIMIT:,} characters",
+                hint=UNCLOSED_QUOTE_HINT if fmt == "csv" else None,
+            ) from None
         raise DataError(f"{path}:{reader.line_num}: {exc}") from None
+    finally:
+        csv.field_size_limit(previous_limit)
     if header is None:
         raise DataError(f"{path}: the file is empty (no header line)")
+    if names is not None and not rows and not bad:
+        raise DataError(f"{path}: the file is empty (no rows)")
     if bad:
+        shape = (
+            f"{len(header)} columns given: {', '.join(header)}"
+            if names is not None
+            else f"header has {len(header)} fields: {', '.join(header)}"
+        )
         raise DataError(
-            f"{path}: {len(bad)} malformed row(s) (header has {len(header)} fields: {', '.join(header)})\n  "
+            f"{path}: {len(bad)} malformed row(s) ({shape})\n  "
             + "\n  ".join(bad[:SHOWN_ROWS])
             + ("\n  ..." if len(bad) > SHOWN_ROWS else "")
         )
     return Table(path, header, rows, lines)
 
 
-def _read_jsonl(path: Path, text: str) -> Table:
+def _check_header(path: Path, line: int, header: list[str]) -> None:
+    duplicate = _first_duplicate(header)
+    if duplicate:
+        name, positions = duplicate
+        raise DataError(
+            f"{path}:{line}: column {name!r} appears {_times(positions)} (columns {_and(positions)})",
+            hint="Give each column its own name in the header line"
+            + (" (empty names come from delimiters at the end of the line)." if not name else "."),
+        )
+
+
+def _read_jsonl(path: Path, text: str, names: list[str] | None = None) -> Table:
     rows, lines, columns = [], [], {}
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -119,16 +369,21 @@ def _read_jsonl(path: Path, text: str) -> Table:
             raise DataError(f"{path}:{number}:{exc.colno}: not valid JSON: {exc.msg}") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}:{number}: each line must be a JSON object, found {type(record).__name__}")
+        if names is not None:
+            missing = next((name for name in names if name not in record), None)
+            if missing is not None:
+                raise DataError(f"{path}:{number}: record has no field {missing!r}")
+            record = {name: record[name] for name in names}
         rows.append({key: _as_text(value) for key, value in record.items()})
         lines.append(number)
         columns.update(dict.fromkeys(record))
     if not rows:
         raise DataError(f"{path}: the file holds no records")
     for row, number in zip(rows, lines):
-        missing = [c for c in columns if c not in row]
-        if missing:
-            raise DataError(f"{path}:{number}: record has no field {missing[0]!r}")
-    return Table(path, list(columns), rows, lines)
+        missing_keys = [c for c in columns if c not in row]
+        if missing_keys:
+            raise DataError(f"{path}:{number}: record has no field {missing_keys[0]!r}")
+    return Table(path, names if names is not None else list(columns), rows, lines)
 
 
 def _as_text(value: Any) -> str:
