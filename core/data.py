@@ -13,6 +13,7 @@ import difflib
 import gzip
 import io
 import json
+import math
 import os
 import stat
 import zipfile
@@ -406,6 +407,27 @@ def require_column(table: Table, column: str, option: str) -> None:
     )
 
 
+def number_column(table: Table, column: str, option: str) -> list[float]:
+    """A column's values as numbers (a regression label, say); a DataError names every line whose
+    value is not a finite number, and the option that named the column."""
+    require_column(table, column, option)
+    numbers, bad = [], []
+    for value, line in zip(table.column(column), table.lines):
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            bad.append(f"line {line}: {value!r}")
+        numbers.append(number)
+    if bad:
+        shown = ", ".join(bad[:SHOWN_ROWS]) + (f" ... ({len(bad)} in all)" if len(bad) > SHOWN_ROWS else "")
+        raise DataError(
+            f"{table.path}: column {column!r} (named by {option}): {len(bad)} value(s) that are not numbers: {shown}"
+        )
+    return numbers
+
+
 def class_names(feature: Any) -> list[str]:
     """The label names of a `ClassLabel` feature, or of a `Sequence` of one (multi-label); [] otherwise."""
     names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
@@ -452,6 +474,15 @@ def labelled_dataset(
 
 
 GLUE_FILES = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
+
+
+def regression_dataset(columns: dict[str, list[str]], values: list[float], label_column: str = "label"):
+    """A `datasets.Dataset` of string columns plus a float label column: a regression task's data."""
+    import datasets
+
+    features = {name: datasets.Value("string") for name in columns}
+    features[label_column] = datasets.Value("float32")
+    return datasets.Dataset.from_dict({**columns, label_column: values}, features=datasets.Features(features))
 
 
 def glue_folder_dataset(data_dir: Path, text_columns: dict[str, str], label_column: str, label_names: list[str]):

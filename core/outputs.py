@@ -24,8 +24,15 @@ RUN_MARKER = "run_config.json"
 log = logging.getLogger("taskrun")
 
 
+def real_path(output_dir: Path) -> Path:
+    """The folder `output_dir` names, absolute, with symbolic links followed: `.`, `out/` and a
+    link all name a folder with a parent and a name, beside which the lock and staging go."""
+    return Path(os.path.abspath(output_dir)).resolve()
+
+
 def lock_file(output_dir: Path) -> Path:
     """The hidden file beside the output folder that a run locks while it owns the folder."""
+    output_dir = real_path(output_dir)
     return output_dir.with_name(f".{output_dir.name}.taskrun-lock")
 
 
@@ -35,8 +42,8 @@ def output_dir_lock(output_dir: Path) -> Iterator[None]:
     when the process ends, however it ends, so a killed run never leaves a stale lock (only the
     empty lock file, which the next run takes over); a second run into the same folder stops at
     once, naming the process that holds it. The lock file is removed when the lock is released."""
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
     path = lock_file(output_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -68,6 +75,7 @@ def output_dir_lock(output_dir: Path) -> Iterator[None]:
 def remove_stale_staging(output_dir: Path) -> None:
     """Delete the staging folders that killed runs left beside `output_dir`. Called with the
     folder's lock held, so no live run is writing any of them."""
+    output_dir = real_path(output_dir)
     stale = [p for p in output_dir.parent.glob(f".{output_dir.name}.partial-*") if p.is_dir()]
     stale += [p for p in output_dir.parent.glob(f".{output_dir.name}.old-*") if p.is_dir()]
     if not stale:
@@ -130,6 +138,7 @@ def publish(staging: Path, path: Path) -> None:
     previous run, the checkpoints) is deleted afterwards. The folder this process works in (or
     one above it) is filled in place instead: swapping it would leave the user's shell in a
     deleted folder."""
+    path = real_path(path)
     if Path.cwd().resolve().is_relative_to(path):
         publish_in_place(staging, path)
         return
@@ -196,6 +205,7 @@ def staging_folder(output_dir: Path) -> Path:
     """The hidden folder beside `output_dir` that a run writes into: one per launch (every process
     of a torchrun launch shares it), one per process otherwise."""
     launch = os.environ.get("TORCHELASTIC_RUN_ID") or str(os.getpid())
+    output_dir = real_path(output_dir)
     return output_dir.with_name(f".{output_dir.name}.partial-{launch}")
 
 

@@ -119,7 +119,6 @@ def run(manager: TaskrunPluginManager, config: RunConfig) -> RunResult:
     distributed launch)."""
     started = time.monotonic()
     task, config = resolve(manager, config)
-    config = dataclasses.replace(config, output_dir=Path(os.path.abspath(config.output_dir)).resolve())
     with output_dir_lock(config.output_dir) if is_main_process() else contextlib.nullcontext():
         return _run_stages(manager, task, config, started)
 

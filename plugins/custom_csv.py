@@ -114,6 +114,7 @@ def _read(path, option, opts):
 
 def _labels(table, problem_type, opts):
     """Each row's label as text (single-label), a list of texts (multi-label) or a number (regression)."""
+    from taskrun.data import number_column
     from taskrun.errors import DataError
 
     column = opts["label_column"]
@@ -122,19 +123,7 @@ def _labels(table, problem_type, opts):
     if empty:
         raise DataError(f"{table.path}: {len(empty)} empty label(s) in column {column!r}, lines {_lines(empty)}")
     if problem_type == "regression":
-        bad = []
-        numbers = []
-        for value, line in zip(values, table.lines):
-            try:
-                numbers.append(float(value))
-            except ValueError:
-                bad.append(f"line {line}: {value!r}")
-        if bad:
-            raise DataError(
-                f"{table.path}: column {column!r}: {len(bad)} value(s) that are not numbers "
-                f"(--problem regression): {_lines(bad)}"
-            )
-        return numbers
+        return number_column(table, column, "--label-column (--problem regression)")
     if problem_type == "multi-label":
         return [
             sorted({part.strip() for part in value.split(opts["label_delimiter"]) if part.strip()}) for value in values

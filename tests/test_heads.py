@@ -96,7 +96,10 @@ def test_regression_refuses_labels_that_are_not_numbers(cli, tmp_path):
         tmp_path / "run",
     )
     assert result.exit_code == 2
-    assert "column 'score': 1 value(s) that are not numbers (--problem regression): line 3: 'two'" in result.stderr
+    assert (
+        "column 'score' (named by --label-column (--problem regression)): 1 value(s) that are not numbers: line 3: 'two'"
+        in result.stderr
+    )
 
 
 def test_numeric_labels_are_classes_unless_regression_is_declared(cli, tiny_model, tmp_path):
