@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .data import class_names
-from .errors import ModelSourceError
 from .hookspecs import hookimpl
+from .models import load_pretrained
 from .task import Predictions
 from .tokenization import encode
 
@@ -80,9 +80,11 @@ def taskrun_model(task, config, label_names):
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "newly initialized head, you should train it": we will
     try:
-        return AutoModelForSequenceClassification.from_pretrained(config.model_path, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise ModelSourceError(f"cannot load model {config.model!r} from {config.model_path}: {exc}") from exc
+        return load_pretrained(
+            lambda path: AutoModelForSequenceClassification.from_pretrained(path, **kwargs),
+            config.model_path,
+            f"model {config.model!r}",
+        )
     finally:
         hf_logging.set_verbosity(verbosity)
 

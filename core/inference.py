@@ -20,9 +20,10 @@ from typing import Any, Iterable
 import numpy as np
 
 from .data import class_names
-from .errors import DataError, ModelSourceError, UsageError
+from .errors import DataError, UsageError
 from .files import write_atomically
 from .manager import TaskrunPluginManager
+from .models import load_pretrained
 from .outputs import RUN_MARKER
 from .scoring import class_figures, merged_metrics, postprocess
 from .task import Predictions, RunConfig, TaskSpec
@@ -78,10 +79,8 @@ def load_run(folder: Path) -> LoadedRun:
         raise UsageError(f"{marker}: cannot read the run's settings: {exc}") from exc
     hf_logging.disable_progress_bar()  # "Loading weights" bars: noise before a table of answers
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError) as exc:
-        raise ModelSourceError(f"{folder}: cannot load the saved model or tokenizer: {exc}") from exc
+        model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, folder, "the saved model").eval()
+        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, folder, "the saved tokenizer")
     finally:
         hf_logging.enable_progress_bar()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]

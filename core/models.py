@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from .errors import ModelSourceError
 from .hub import require_hub
@@ -49,3 +50,20 @@ def resolve_model(name: str) -> str:
         return str(Path(config).parent)  # a complete snapshot in the cache: no network needed
     require_hub(f"model {name!r}", instead=OFFLINE_CHOICES)
     return name
+
+
+def load_pretrained(load: Any, folder: str | Path, what: str) -> Any:
+    """`load(folder)` (a `from_pretrained`), with damaged or missing files turned into a
+    ModelSourceError that names the file, instead of a library's traceback."""
+    try:
+        return load(folder)
+    except (OSError, ValueError) as exc:
+        raise ModelSourceError(f"cannot load {what} from {folder}: {exc}") from exc
+    except Exception as exc:
+        if type(exc).__name__ != "SafetensorError":
+            raise
+        weights = Path(folder) / "model.safetensors"
+        raise ModelSourceError(
+            f"{weights} is damaged ({exc}).",
+            hint="The file is truncated or corrupt: copy it again, or train the model again.",
+        ) from exc

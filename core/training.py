@@ -81,7 +81,13 @@ class TaskrunTrainer(Trainer):
             raise TrainingError(
                 f"the training loss became {loss.item()} at step {self.state.global_step + 1} "
                 f"(epoch {self.state.epoch or 0:.2f}); the run stopped and nothing from that step on was saved.",
-                hint="Lower --learning-rate, or check the data and labels; "
+                hint=(
+                    "At the first step this often means damaged model weights (a non-finite value in the "
+                    "model's files): check the model. "
+                    if self.state.global_step == 0
+                    else ""
+                )
+                + "Otherwise lower --learning-rate, or check the data and labels; "
                 "--resume auto continues from the newest checkpoint before it.",
             )
         return loss

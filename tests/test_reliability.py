@@ -112,3 +112,36 @@ def test_the_best_checkpoint_follows_the_primary_metrics_direction():
     assert score_function(loss_only)({"eval_loss": 0.3})["greater_is_better"] is False
     mrpc_like = TaskSpec(name="m", metrics=("accuracy", "f1"), primary_metric="f1")
     assert score_function(mrpc_like)({"eval_accuracy": 0.8, "eval_f1": 0.85})["name"] == "f1"
+
+
+def test_damaged_weights_name_the_file_in_predict_and_run(cli, tiny_model, reviews_csv, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    options = ("--text-column", "review", "--label-column", "stars", *FAST)
+    assert (
+        cli("run", "custom-csv", "--model", tiny_model, "--train", reviews_csv, "--output-dir", out, *options).exit_code
+        == 0
+    )
+    weights = out / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    predicted = cli("predict", out, "the film was good")
+    assert predicted.exit_code == 3, predicted.output
+    assert f"{weights} is damaged" in predicted.stderr and "Traceback" not in predicted.output
+    damaged_model = tmp_path / "model"
+    shutil.copytree(tiny_model, damaged_model)
+    (damaged_model / "model.safetensors").write_bytes(b"\0" * 64)
+    trained = cli(
+        "run",
+        "custom-csv",
+        "--model",
+        damaged_model,
+        "--train",
+        reviews_csv,
+        "--output-dir",
+        tmp_path / "again",
+        *options,
+    )
+    assert trained.exit_code == 3, trained.output
+    assert f"{damaged_model / 'model.safetensors'} is damaged" in trained.stderr
+    assert not (tmp_path / "again").exists()
