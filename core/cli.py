@@ -325,6 +325,8 @@ def predict_command(
 
     if texts and input_file:
         raise UsageError("give texts as arguments or --input, not both.")
+    if output:
+        inference.check_output_path(output)  # before any model is loaded
     if not texts and not input_file and sys.stdin.isatty():
         raise UsageError("no texts: give them as arguments, with --input FILE, or on standard input.")
     run = inference.load_run(run_dir)
@@ -338,6 +340,8 @@ def predict_command(
         except UnicodeDecodeError as exc:
             raise UsageError(f"standard input is not valid {sys.stdin.encoding}: {exc.reason}") from exc
     outcome = inference.predict(_manager(ctx), run, inputs, batch_size, all_scores)
+    if not outcome.rows:
+        raise UsageError(f"{input_file}: no rows to label.")
     if outcome.empty:
         shown = ", ".join(outcome.empty[:5]) + (" ..." if len(outcome.empty) > 5 else "")
         click.echo(f"taskrun: {len(outcome.empty)} empty text(s) left without a label: {shown}", err=True)
@@ -358,26 +362,17 @@ def _prediction_table(outcome: Any) -> None:
         return f"{value:.4f}" if isinstance(value, float) else ""
 
     pairs = outcome.pairs or [None] * len(outcome.texts)
-    if outcome.rows and "value" in outcome.rows[0]:  # regression: one predicted number per text
-        _table(
-            ["VALUE", "TEXT"],
-            [
-                [number(row["value"]), short(text if pair is None else f"{text} | {pair}")]
-                for row, text, pair in zip(outcome.rows, outcome.texts, pairs)
-            ],
-        )
+    shown = [short(text if pair is None else f"{text} | {pair}") for text, pair in zip(outcome.texts, pairs)]
+    names = outcome.names
+    if "value" in names:  # regression: one predicted number per text
+        _table(["VALUE", "TEXT"], [[number(row[names["value"]]), text] for row, text in zip(outcome.rows, shown)])
         return
     extra = sorted({key for row in outcome.rows for key in row if key.startswith("score_")})
     _table(
         ["LABEL", "SCORE", *(key.upper() for key in extra), "TEXT"],
         [
-            [
-                row["label"],
-                number(row["score"]),
-                *(number(row.get(key)) for key in extra),
-                short(text if pair is None else f"{text} | {pair}"),
-            ]
-            for row, text, pair in zip(outcome.rows, outcome.texts, pairs)
+            [row[names["label"]], number(row[names["score"]]), *(number(row.get(key)) for key in extra), text]
+            for row, text in zip(outcome.rows, shown)
         ],
     )
 

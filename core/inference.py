@@ -13,6 +13,7 @@ import dataclasses
 import io
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -127,12 +128,15 @@ class PredictInput:
 
 
 def inputs_from_texts(texts: Iterable[str], pair: bool, where: str) -> PredictInput:
-    """Texts from the command line or standard input; a pair model takes `text<TAB>pair`."""
-    rows, firsts, seconds, origin = [], [], [], []
+    """Texts from the command line or standard input; a pair model takes `text<TAB>pair`, and a
+    text without the tab is an incomplete pair: an error that says how to give pairs."""
+    rows, firsts, seconds, origin, single = [], [], [], [], []
     for number, raw in enumerate(texts, start=1):
-        text = raw.rstrip("\n")
+        text = raw.rstrip("\r\n")
         if pair:
-            first, _, second = text.partition(PAIR_SEPARATOR)
+            first, separator, second = text.partition(PAIR_SEPARATOR)
+            if not separator and text.strip():
+                single.append(f"{where} {number}")
             rows.append({"text": first, "text_pair": second})
             firsts.append(first)
             seconds.append(second)
@@ -140,6 +144,17 @@ def inputs_from_texts(texts: Iterable[str], pair: bool, where: str) -> PredictIn
             rows.append({"text": text})
             firsts.append(text)
         origin.append(f"{where} {number}")
+    if single:
+        shown = ", ".join(single[:5]) + (f" ... ({len(single)} in all)" if len(single) > 5 else "")
+        raise UsageError(
+            f"this model takes pairs of texts, and {shown} holds only one (no tab between two texts).",
+            hint="Separate the two texts with a tab: $'first sentence\\tsecond sentence' in bash, or pass "
+            "--input FILE with two text columns (--text-column, --text-pair-column).",
+        )
+    if not rows:
+        raise UsageError(
+            f"no texts to label: the {'arguments' if where == 'argument' else 'standard input'} held none."
+        )
     return PredictInput(rows, firsts, seconds if pair else None, origin)
 
 
@@ -175,6 +190,7 @@ class PredictOutcome:
     pairs: list[str] | None
     empty: list[str]  # where the empty texts were ("line 3")
     truncated: int
+    names: dict[str, str]  # the output column of each part of the prediction (label, score, value)
 
 
 def predict(
@@ -190,16 +206,25 @@ def predict(
     texts = [inputs.texts[i] for i in keep]
     pairs = [inputs.pairs[i] for i in keep] if inputs.pairs is not None else None
     rows = [dict(row) for row in inputs.rows]
-    blank = {"value": ""} if run.problem_type == "regression" else {"label": "", "score": ""}
+    names = prediction_columns(run, list(inputs.rows[0]) if inputs.rows else [])
     for row in rows:
-        row.update(blank)
+        row.update(dict.fromkeys(names.values(), ""))
     truncated = 0
     if keep:
         logits, truncated = infer(run, texts, pairs, batch_size)
         answer = postprocess(manager, task_for(manager, run), run.config(), logits)
         for j, i in enumerate(keep):
-            rows[i].update(_prediction_columns(run, answer, j, all_scores))
-    return PredictOutcome(rows, inputs.texts, inputs.pairs, [inputs.origin[i] for i in empty], truncated)
+            rows[i].update({names.get(k, k): v for k, v in _prediction_columns(run, answer, j, all_scores).items()})
+    return PredictOutcome(rows, inputs.texts, inputs.pairs, [inputs.origin[i] for i in empty], truncated, names)
+
+
+def prediction_columns(run: LoadedRun, input_columns: list[str]) -> dict[str, str]:
+    """The output columns of the prediction (`label`, `score`; `value` for regression), all named
+    `predicted_...` where the input has a column of one of those names (a gold label, say): the
+    input's columns are kept as they are."""
+    roles = ["value"] if run.problem_type == "regression" else ["label", "score"]
+    clash = any(role in input_columns for role in roles)
+    return {role: f"predicted_{role}" if clash else role for role in roles}
 
 
 def _prediction_columns(run: LoadedRun, answer: Predictions, j: int, all_scores: bool) -> dict[str, Any]:
@@ -219,9 +244,8 @@ def _prediction_columns(run: LoadedRun, answer: Predictions, j: int, all_scores:
 
 def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
     """CSV, TSV or JSON Lines by extension, written whole or not at all."""
+    check_output_path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".tsv", ".jsonl", ".json"):
-        raise UsageError(f"--output {path}: use a .csv, .tsv or .jsonl file name.")
     buffer = io.StringIO()
     if suffix in (".jsonl", ".json"):
         for row in rows:
@@ -238,6 +262,25 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writeheader()
         writer.writerows(rows)
     write_output(path, buffer.getvalue())
+
+
+OUTPUT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+
+
+def check_output_path(path: Path) -> None:
+    """Refuse an --output that cannot be written, before any work: a wrong extension, a folder,
+    or a path under a file (each with a message that says which)."""
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UsageError(f"--output {path}: use a .csv, .tsv or .jsonl file name.")
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a folder; name a file.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"--output {path}: {parent} is a file, not a folder.")
+            if not os.access(parent, os.W_OK):
+                raise UsageError(f"--output {path}: the folder {parent} is not writable.")
+            break
 
 
 def write_output(path: Path, text: str) -> None:

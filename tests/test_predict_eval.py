@@ -257,3 +257,44 @@ def test_eval_scores_the_whole_split_whatever_the_training_limit(tiny_model, glu
     result = invoke("eval", out, "sentiment", "--data-dir", glue_dirs[0], "--output", tmp_path / "m.json")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "m.json").read_text())["samples"] == 12
+
+
+def test_a_pair_model_given_one_text_says_the_pair_is_incomplete(mrpc_run):
+    result = invoke("predict", mrpc_run.output_dir, "only one sentence")
+    assert result.exit_code == 2
+    assert "this model takes pairs of texts, and argument 1 holds only one (no tab between two texts)" in result.stderr
+    assert "--text-pair-column" in result.stderr
+    piped = invoke("predict", mrpc_run.output_dir, stdin="the film\tthe movie\njust one\n")
+    assert piped.exit_code == 2 and "line 2 holds only one" in piped.stderr
+
+
+def test_an_input_file_keeps_its_gold_label_column(sentiment_run, tmp_path):
+    source = tmp_path / "gold.csv"
+    source.write_text("text,label\nthe movie was good,positive\nthe plot was awful,negative\n")
+    out = tmp_path / "scored.csv"
+    result = invoke("predict", sentiment_run.output_dir, "--input", source, "--output", out)
+    assert result.exit_code == 0, result.output
+    header, *rows = out.read_text().splitlines()
+    assert header == "text,label,predicted_label,predicted_score"
+    assert [row.split(",")[1] for row in rows] == ["positive", "negative"]  # the gold labels are kept
+    shown = invoke("predict", sentiment_run.output_dir, "--input", source)
+    assert shown.exit_code == 0 and shown.stdout.split()[:3] == ["LABEL", "SCORE", "TEXT"]
+
+
+def test_empty_input_says_so(sentiment_run, tmp_path):
+    header_only = tmp_path / "empty.csv"
+    header_only.write_text("text\n")
+    result = invoke("predict", sentiment_run.output_dir, "--input", header_only)
+    assert result.exit_code == 2 and "no rows to label" in result.stderr
+    piped = invoke("predict", sentiment_run.output_dir, stdin="")
+    assert piped.exit_code == 2 and "no texts to label: the standard input held none" in piped.stderr
+
+
+def test_the_output_path_is_checked_before_any_model_is_loaded(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    not_a_run = tmp_path / "no-run"  # no model at all: the output check comes first
+    result = invoke("predict", not_a_run, "some text", "--output", a_file / "out.csv")
+    assert result.exit_code == 2 and f"--output {a_file / 'out.csv'}: {a_file} is a file, not a folder" in result.stderr
+    wrong = invoke("predict", not_a_run, "some text", "--output", tmp_path / "out.txt")
+    assert wrong.exit_code == 2 and "use a .csv, .tsv or .jsonl file name" in wrong.stderr
