@@ -70,6 +70,13 @@ class CheckpointError(TaskrunError):
     exit_code = 5
 
 
+class OutputWriteError(TaskrunError):
+    """A file of the run cannot be written (disk full, read-only folder, no permission): the
+    message names the path and what is still intact."""
+
+    exit_code = 7
+
+
 class TrainingError(TaskrunError):
     """Training went wrong in a way the settings can fix: a non-finite loss or model."""
 

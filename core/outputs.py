@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .checkpoints import CHECKPOINTS, checkpoint_folder, complete_checkpoints
-from .errors import OutputBusyError, OutputExistsError
+from .errors import OutputBusyError, OutputExistsError, OutputWriteError
 
 RUN_MARKER = "run_config.json"
 log = logging.getLogger("taskrun")
@@ -218,3 +218,59 @@ def keep_only_what_resumes(output_dir: Path, created: bool) -> None:
     shutil.rmtree(checkpoints, ignore_errors=True)
     if created and output_dir.is_dir() and not any(output_dir.iterdir()):
         output_dir.rmdir()
+
+
+LOW_SPACE = 16 * 2**20  # below this much free space, a failed write is taken for a full disk
+
+
+def _existing(path: Path) -> Path:
+    """`path` or its nearest existing ancestor."""
+    path = real_path(path)
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_room(output_dir: Path, model_path: str | None, checkpoints_kept: int) -> None:
+    """Before training: the output folder's filesystem must take the model and the checkpoints
+    kept (weights, and about twice as much again for the optimizer's state), and be writable."""
+    where = _existing(output_dir)
+    if not os.access(where, os.W_OK):
+        raise OutputWriteError(
+            f"--output-dir {output_dir}: {where} is not writable.",
+            hint="Choose another --output-dir, or fix the folder's permissions.",
+        )
+    weights = sum(p.stat().st_size for p in Path(model_path or ".").glob("*") if p.suffix in (".safetensors", ".bin"))
+    needed = int(weights * (1 + 3 * checkpoints_kept) * 1.1) + 2**20
+    free = shutil.disk_usage(where).free
+    if free < needed:
+        raise OutputWriteError(
+            f"--output-dir {output_dir}: its filesystem has {free / 1e6:,.1f} MB free, and the model and "
+            f"{checkpoints_kept} checkpoint(s) need about {needed / 1e6:,.1f} MB.",
+            hint="Free some space, choose another --output-dir, or keep fewer checkpoints "
+            "(--keep-checkpoints 1, or --save-every none).",
+        )
+
+
+def write_failure(exc: BaseException, output_dir: Path) -> OutputWriteError | None:
+    """The run's error for an exception raised while writing (disk full, read-only, permission),
+    naming the path and what is still intact; None for any other exception."""
+    low = shutil.disk_usage(_existing(output_dir)).free < LOW_SPACE
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+    elif type(exc).__name__ == "SafetensorError" or (isinstance(exc, RuntimeError) and low):
+        reason = "no space left on device" if low else str(exc)
+    else:
+        return None
+    path = getattr(exc, "filename", None) or output_dir
+    intact = []
+    saved = complete_checkpoints(checkpoint_folder(output_dir), hashes=False)
+    if saved:
+        intact.append(f"the last complete checkpoint, {saved[-1].path} (--resume auto continues from it)")
+    if (output_dir / RUN_MARKER).is_file():
+        intact.append(f"the previous run in {output_dir}")
+    return OutputWriteError(
+        f"cannot write {path}: {reason}.",
+        hint=f"Still intact: {'; '.join(intact) if intact else 'nothing of this run'}. "
+        "Free some space or fix the permissions, then run the same command again.",
+    )

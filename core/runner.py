@@ -40,11 +40,13 @@ from .manager import TaskrunPluginManager
 from .models import resolve_model
 from .outputs import (
     check_output_dir,
+    check_room,
     keep_only_what_resumes,
     output_dir_lock,
     publish,
     remove_stale_staging,
     staging_folder,
+    write_failure,
 )
 from .precision import resolve_precision
 from .scoring import class_figures, merged_metrics, postprocess, primary_metric
@@ -140,6 +142,8 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     if main:
         remove_stale_staging(config.output_dir)
     config = dataclasses.replace(config, model_path=resolve_model(config.model))  # fails fast offline; loads nothing
+    if main:
+        check_room(config.output_dir, config.model_path, 0 if config.save_every == "no" else config.keep_checkpoints)
     dataset, label_names = load_data(manager, task, config)
     log.info(
         "task %s (plugin %s, %s): %s train and %s validation examples%s",
@@ -219,6 +223,9 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     except BaseException as exc:
         if main:
             keep_only_what_resumes(config.output_dir, created)
+            failure = write_failure(exc, config.output_dir)
+            if failure is not None:
+                raise failure from exc
             if isinstance(exc, TaskrunError):
                 add_resume_hint(exc, config.output_dir)
         raise

@@ -3,13 +3,19 @@ count; the best checkpoint follows the primary metric's direction."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
+import pytest
+from taskrun import hookimpl
 from taskrun.runner import score_function
 from taskrun.task import TaskSpec
+from taskrun.testing import run_task
 
 FAST = ("--epochs", "1", "--batch-size", "16", "--precision", "fp32")
 
@@ -145,3 +151,91 @@ def test_damaged_weights_name_the_file_in_predict_and_run(cli, tiny_model, revie
     assert trained.exit_code == 3, trained.output
     assert f"{damaged_model / 'model.safetensors'} is damaged" in trained.stderr
     assert not (tmp_path / "again").exists()
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A real 2 MB filesystem (tmpfs; CI runs as root, as the issue's test asks)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs (run the suite as root, as CI does): {done.stderr.decode()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_too_little_room_is_said_before_training(cli, tiny_model, reviews_csv, small_filesystem, tmp_path):
+    filler = small_filesystem / "filler"
+    filler.write_bytes(b"\0" * (1900 * 1024))
+    out = small_filesystem / "out"
+    result = cli(
+        "run",
+        "custom-csv",
+        "--model",
+        tiny_model,
+        "--train",
+        reviews_csv,
+        "--text-column",
+        "review",
+        "--label-column",
+        "stars",
+        "--output-dir",
+        out,
+        *FAST,
+    )
+    assert result.exit_code == 7, result.output
+    assert f"--output-dir {out}: its filesystem has" in result.stderr and "need about" in result.stderr
+    assert "Tokenising" not in result.stderr and not out.exists()
+
+
+class FillsTheDisk:
+    """A task whose collator fills the output filesystem in the second epoch, as another process
+    writing to the same disk would: the next checkpoint cannot be written."""
+
+    TASKRUN_FOR_ALL_TASKS = ("taskrun_data_collator",)
+
+    def __init__(self, mount: Path):
+        self.mount, self.calls = mount, 0
+
+    @hookimpl
+    def taskrun_data_collator(self, task, config, tokenizer):
+        from transformers import DataCollatorWithPadding
+
+        padding = DataCollatorWithPadding(tokenizer)
+
+        def collate(examples):
+            self.calls += 1
+            if self.calls == 8:
+                free = shutil.disk_usage(self.mount).free
+                with contextlib.suppress(OSError):
+                    (self.mount / "someone-else").write_bytes(b"\0" * free)
+            return padding(examples)
+
+        return collate
+
+
+def test_a_full_disk_while_saving_names_the_path_and_what_is_intact(tiny_model, reviews_csv, small_filesystem):
+    out = small_filesystem / "out"
+    result = run_task(
+        "custom-csv",
+        "--train",
+        reviews_csv,
+        "--text-column",
+        "review",
+        "--label-column",
+        "stars",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--precision",
+        "fp32",
+        model=tiny_model,
+        output_dir=out,
+        plugins=[FillsTheDisk(small_filesystem)],
+    )
+    assert result.exit_code == 7, result.stderr
+    assert result.error.startswith(f"cannot write {out}") and "no space left on device" in result.error.lower()
+    assert "Still intact: the last complete checkpoint" in result.error and "--resume auto" in result.error
+    assert "Traceback" not in result.stderr
