@@ -30,9 +30,11 @@ def taskrun_preprocess(task, config, dataset, tokenizer):
     runner reports how many, then drops it). Multi-label label lists become multi-hot vectors.
     """
     encoded = {}
+    model_labels = class_names(dataset["train"].features.get(task.label_column)) if "train" in dataset else []
     for split, data in dataset.items():
         columns = list(task.text_columns[:1]) + [c for c in task.text_columns[1:] if c in data.column_names]
-        num_labels = len(class_names(data.features.get(task.label_column)))
+        # Multi-hot over the model's (training) labels; ids past them, labels training never saw, are left out.
+        num_labels = len(model_labels or class_names(data.features.get(task.label_column)))
         multi_hot = config.problem_type == "multi-label" and task.label_column in data.column_names
 
         def encode_batch(batch, columns=columns, num_labels=num_labels, multi_hot=multi_hot):

@@ -27,6 +27,7 @@ from .manager import TaskrunPluginManager
 from .models import load_pretrained
 from .outputs import RUN_MARKER
 from .scoring import class_figures, merged_metrics, postprocess
+from .splits import UNSEEN
 from .task import Predictions, RunConfig, TaskSpec
 from .tokenization import encode
 
@@ -314,17 +315,20 @@ def evaluate_run(
         data = data.select(range(config.max_eval_samples))
     data_labels = class_names(data.features.get(task.label_column))
     model_labels = [] if run.problem_type == "regression" else run.label_names
-    if sorted(data_labels) != sorted(model_labels):
+    unknown = [name for name in data_labels if name not in model_labels]
+    if bool(data_labels) != bool(model_labels) or (unknown and len(unknown) == len(data_labels)):
         raise DataError(
             f"the model's labels differ from the data's: model {run.label_names}, {task.name} {split} {data_labels}.",
             hint="Evaluate on a task with the same label set.",
         )
     references = _references(task, data, data_labels, run.label_names)
-    if run.problem_type == "single-label" and (references < 0).any():
+    if run.problem_type == "single-label" and (references == -1).any():
         raise DataError(
-            f"the {split} split of {task.name!r} has {int((references < 0).sum())} unlabelled row(s); "
+            f"the {split} split of {task.name!r} has {int((references == -1).sum())} unlabelled row(s); "
             "it cannot be scored (GLUE's test files have no labels)."
         )
+    if unknown:
+        log.warning("labels the model does not have: %s; their rows count as errors", ", ".join(unknown))
     columns = [c for c in task.text_columns if c in data.column_names]
     texts = list(data[columns[0]])
     pairs = list(data[columns[1]]) if len(columns) == 2 else None
@@ -347,10 +351,10 @@ def _references(task: TaskSpec, data: Any, data_labels: list[str], model_labels:
     raw = list(data[task.label_column])
     if not data_labels:
         return np.asarray(raw, dtype=float)
-    to_model = {i: model_labels.index(name) for i, name in enumerate(data_labels)}
-    if raw and isinstance(raw[0], list):
+    to_model = {i: model_labels.index(name) if name in model_labels else UNSEEN for i, name in enumerate(data_labels)}
+    if raw and isinstance(raw[0], list):  # multi-label: labels the model does not have are left out
         hot = np.zeros((len(raw), len(model_labels)), dtype=int)
         for row, ids in enumerate(raw):
-            hot[row, [to_model[i] for i in ids]] = 1
+            hot[row, [to_model[i] for i in ids if to_model[i] != UNSEEN]] = 1
         return hot
     return np.asarray([to_model[i] if i >= 0 else -1 for i in raw])

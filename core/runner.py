@@ -50,7 +50,7 @@ from .outputs import (
 )
 from .precision import resolve_precision
 from .scoring import class_figures, merged_metrics, postprocess, primary_metric
-from .splits import check_classes, class_counts, drop_truncation_marks, load_data
+from .splits import align_labels, check_classes, class_counts, drop_truncation_marks, load_data
 from .task import RunConfig, TaskSpec
 
 log = logging.getLogger("taskrun")
@@ -167,6 +167,7 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     with args.main_process_first(desc="tokenising"):
         tokenized = cached_preprocess(manager, task, config, dataset, tokenizer, data_id)
     tokenized, truncated = drop_truncation_marks(tokenized, config)
+    tokenized, unseen = align_labels(tokenized, dataset, task, label_names)
     collator, collator_plugin = manager.answer("taskrun_data_collator", task, config=config, tokenizer=tokenizer)
     identity = run_identity(task, config, label_names, data_id)
     resume_from = resume_point(config, identity)
@@ -206,6 +207,8 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         trainer.save_model(str(staging))  # every process calls it; rank 0 writes (a sharded save: each its part)
 
         metrics = run_metrics(task, config, tokenized, train_output, final, label_names, counts, truncated)
+        if unseen.get("validation"):
+            metrics["eval"]["rows_with_unseen_labels"] = unseen["validation"]
         metrics["eval"].update(
             class_figures(
                 postprocess(manager, task, config, final.predictions).label_ids, final.label_ids, task, label_names

@@ -71,6 +71,9 @@ def class_figures(predicted: Any, references: Any, task: TaskSpec, label_names: 
     from .metrics import per_class_report
 
     references = np.asarray(references).round().astype(int)
+    if task.problem_type == "single-label":  # rows whose label the model does not have are no class's
+        known = references >= 0
+        predicted, references = np.asarray(predicted)[known], references[known]
     figures: dict[str, Any] = {"per_class": per_class_report(predicted, references, label_names)}
     if task.problem_type == "single-label":
         matrix = np.zeros((len(label_names), len(label_names)), dtype=int)

@@ -105,3 +105,27 @@ def drop_truncation_marks(tokenized: Any, config: RunConfig) -> tuple[Any, dict[
         parts = ", ".join(f"{split} {n:,} of {len(tokenized[split]):,}" for split, n in cut.items())
         log.info("texts longer than %d tokens were truncated: %s", config.max_length, parts)
     return tokenized, counts
+
+
+UNSEEN = -100  # the label id of a row whose label the model does not have: the loss ignores it, metrics count it wrong
+
+
+def align_labels(tokenized: Any, dataset: Any, task: TaskSpec, label_names: list[str]) -> tuple[Any, dict[str, int]]:
+    """Labels travel by name: a split whose label names differ from the training split's (a
+    validation label that training never saw, kept by the plugin) has its single-label ids
+    mapped by name to the model's; a label the model does not have becomes UNSEEN. Returns the
+    splits and how many rows of each have an unseen label."""
+    from datasets import Value
+
+    unseen: dict[str, int] = {}
+    if task.problem_type != "single-label":
+        return tokenized, unseen
+    for split in tokenized:
+        names = class_names(dataset[split].features.get(task.label_column)) if split in dataset else []
+        if not names or names == label_names or "labels" not in tokenized[split].column_names:
+            continue
+        to_model = {i: label_names.index(n) if n in label_names else UNSEEN for i, n in enumerate(names)}
+        data = tokenized[split].cast_column("labels", Value("int64"))
+        tokenized[split] = data.map(lambda row: {"labels": to_model.get(row["labels"], row["labels"])})
+        unseen[split] = sum(1 for label in tokenized[split]["labels"] if label == UNSEEN)
+    return tokenized, unseen

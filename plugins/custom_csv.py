@@ -33,8 +33,8 @@ OPTIONS = (
     ),
     TaskOption(
         "--allow-unseen-labels",
-        "Keep validation/test rows whose label training never saw: the label gets an "
-        "output the model never learns, so those rows count as errors.",
+        "Keep validation/test rows whose label training never saw: the model cannot predict "
+        "that label, so those rows count as errors.",
         type=bool,
         default=False,
     ),
@@ -65,13 +65,16 @@ def taskrun_load_dataset(task, config):
     opts = config.task_options
     tables = {split: _read(opts[split], option, opts) for split, option in FILE_OPTIONS.items() if opts.get(split)}
     labels = {split: _labels(table, config.problem_type, opts) for split, table in tables.items()}
-    names = _label_names(tables, labels, config.problem_type, opts)
+    names, unseen = _label_names(tables, labels, config.problem_type, opts)
     splits = {}
     for split, table in tables.items():
         columns = {"text": table.column(opts["text_column"])}
         if opts.get("text_pair_column"):
             columns["text_pair"] = table.column(opts["text_pair_column"])
-        splits[split] = _dataset(columns, labels[split], names, config.problem_type)
+        # Only the training labels are the model's; other splits name any others after them, and
+        # the core counts their rows as errors (labels travel by name).
+        split_names = names if split == "train" else names + unseen
+        splits[split] = _dataset(columns, labels[split], split_names, config.problem_type)
     if "validation" not in splits:
         splits["train"], splits["validation"] = _hold_out(splits["train"], opts["validation_fraction"])
     return datasets.DatasetDict(splits)
@@ -153,14 +156,17 @@ def _refuse_number_spellings(table, column, values):
 
 
 def _label_names(tables, labels, problem_type, opts):
-    """The label set, from the training file; unseen labels elsewhere are an error unless allowed."""
+    """The model's labels (those of the training file) and, where --allow-unseen-labels keeps
+    them, the other splits' labels that training never saw; unseen labels are otherwise an
+    error, and so is a label that another file writes as a different number (`1` and `1.0`)."""
     from taskrun.data import sorted_label_names
     from taskrun.errors import DataError
 
     if problem_type == "regression":
-        return []
+        return [], []
     flat = lambda values: [v for value in values for v in (value if isinstance(value, list) else [value])]  # noqa: E731
     known = set(flat(labels["train"]))
+    numbers = {_number(v): v for v in known if _number(v) is not None}
     unseen_all = set()
     for split in ("validation", "test"):
         if split not in tables:
@@ -172,19 +178,35 @@ def _label_names(tables, labels, problem_type, opts):
             for v in (value if isinstance(value, list) else [value])
             if v not in known
         ]
+        for line, value in unseen:
+            if _number(value) is not None and _number(value) in numbers:
+                raise DataError(
+                    f"{table.path}:{line}: label {value!r} is the training file's label "
+                    f"{numbers[_number(value)]!r} written another way.",
+                    hint="Labels are compared as text; write each one the same way in every file.",
+                )
         if unseen and not opts.get("allow_unseen_labels"):
             shown = ", ".join(f"line {line}: {value!r}" for line, value in unseen[:SHOWN])
             raise DataError(
                 f"{table.path}: {len(unseen)} label(s) that the training file does not have ({shown}). "
                 f"Training labels: {', '.join(sorted_label_names(list(known)))}",
-                hint="Pass --allow-unseen-labels to keep them (the model can never predict them).",
+                hint="Pass --allow-unseen-labels to keep those rows; the model cannot predict their labels, "
+                "so they count as errors.",
             )
         unseen_all.update(v for _, v in unseen)
     if unseen_all:
         log.warning(
-            "labels not in the training file, kept as classes the model never learns: %s", ", ".join(sorted(unseen_all))
+            "labels not in the training file: %s; the model never predicts them, and their rows count as errors",
+            ", ".join(sorted(unseen_all)),
         )
-    return sorted_label_names(list(known | unseen_all))
+    return sorted_label_names(list(known)), sorted(unseen_all)
+
+
+def _number(value):
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 def _dataset(columns, labels, names, problem_type):

@@ -510,3 +510,14 @@ def test_a_plugin_written_for_taskrun_0_1_still_loads_and_runs(tiny_model, tmp_p
     # told what to change, and still working
     assert "taskrun: warning: plugin 'taskrun_legacy_reviews': taskrun.metrics.Accuracy is deprecated" in result.stderr
     assert 0 <= result.metrics["eval"]["accuracy"] <= 1
+
+
+def test_using_a_finished_run_imports_no_training_code():
+    code = (
+        "import sys, taskrun.inference, taskrun.scoring\n"
+        "loaded = [m for m in ('taskrun.runner', 'taskrun.training', 'taskrun.cache', 'transformers.trainer') "
+        "if m in sys.modules]\n"
+        "assert not loaded, loaded"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
+from taskrun.cli import main
 
 FAST = ("--epochs", "1", "--batch-size", "8", "--precision", "fp32")
 GOOD = [
@@ -126,8 +128,24 @@ def test_10_unseen_validation_label_is_named_and_can_be_allowed(run_csv, tmp_pat
     assert "--allow-unseen-labels" in result.stderr
     result, out = run_csv(write_csv(tmp_path / "t.csv", GOOD), "--validation", dev, "--allow-unseen-labels")
     assert result.exit_code == 0, result.output
-    assert "kept as classes the model never learns: meh" in result.stderr
-    assert json.loads((out / "run_config.json").read_text())["labels"] == ["meh", "neg", "pos"]
+    assert "labels not in the training file: meh; the model never predicts them" in result.stderr
+    assert json.loads((out / "run_config.json").read_text())["labels"] == ["neg", "pos"]  # exactly the training labels
+    evaluation = json.loads((out / "metrics.json").read_text())["eval"]
+    assert evaluation["rows_with_unseen_labels"] == 1 and evaluation["accuracy"] <= 0.5  # the 'meh' row is an error
+    assert sum(row["support"] for row in evaluation["per_class"].values()) == 1
+    answers = tmp_path / "answers.jsonl"
+    predicted = CliRunner().invoke(main, ["predict", str(out), "the plot was dull", "meh", "--output", str(answers)])
+    assert predicted.exit_code == 0, predicted.output
+    assert {json.loads(line)["label"] for line in answers.read_text().splitlines()} <= {"neg", "pos"}
+    spelled = write_csv(tmp_path / "dev2.csv", [("the film was good", "1.0"), ("the plot was dull", "0")])
+    numbers = [(t, "1" if label == "pos" else "0") for t, label in GOOD]
+    result, out = run_csv(
+        write_csv(tmp_path / "n.csv", numbers), "--validation", spelled, "--allow-unseen-labels", "--overwrite"
+    )
+    assert (
+        result.exit_code == 2
+        and "dev2.csv:2: label '1.0' is the training file's label '1' written another way" in result.stderr
+    )
 
 
 def test_11_only_one_class_in_training(run_csv, tmp_path):
