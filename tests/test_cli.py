@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from taskrun.registry import load_catalogue
 
 
@@ -56,6 +57,7 @@ def test_traceback_variable_shows_the_traceback(cli, monkeypatch, tmp_path):
     assert result.exit_code != 0 and type(result.exception).__name__ == "DataError"
 
 
+@pytest.mark.slow  # starts python and the console script
 def test_console_script_lists_tasks_without_importing_torch(tmp_path):
     """`taskrun --help` and `taskrun list` load every plugin but never torch or transformers."""
     probe = (

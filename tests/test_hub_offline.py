@@ -126,6 +126,7 @@ def no_network_run(tmp_path, *args, offline_env: bool):
     return done, [line for line in attempts.read_text().splitlines() if line]
 
 
+@pytest.mark.slow  # a taskrun process
 @pytest.mark.parametrize("how", ["HF_HUB_OFFLINE=1", "--offline"])
 def test_offline_full_run_makes_zero_connection_attempts(tiny_model, sst2_dir, tmp_path, how):
     offline = ["--offline"] if how == "--offline" else []
@@ -151,6 +152,7 @@ def test_offline_full_run_makes_zero_connection_attempts(tiny_model, sst2_dir, t
     assert (tmp_path / "run" / "model.safetensors").is_file()
 
 
+@pytest.mark.slow  # a taskrun process
 def test_offline_hub_model_not_cached_fails_at_once_naming_it(sst2_dir, tmp_path):
     done, attempts = no_network_run(
         tmp_path,

@@ -18,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "taskrun-topics"
+pytestmark = pytest.mark.slow  # pip installs, and every test starts python
 
 FAULTY = {
     # entry-point name: module source

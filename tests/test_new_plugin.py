@@ -6,7 +6,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow  # runs the package's tests in pytest, pip-installs it, starts taskrun
 def test_generated_plugin_passes_its_tests_installs_and_lists(cli, tmp_path):
     result = cli("new-plugin", "sarcasm", "--directory", tmp_path)
     assert result.exit_code == 0, result.output

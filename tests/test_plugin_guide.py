@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from taskrun import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,7 @@ def _block(language: str, marker: str) -> str:
     return next(block for block in blocks if marker in block)
 
 
+@pytest.mark.slow  # pip-installs the plugin, starts taskrun and pytest
 def test_the_guides_minimal_plugin_installs_lists_runs_and_tests(tmp_path):
     package = tmp_path / "taskrun-headlines"
     (package / "tests").mkdir(parents=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 HELPER = Path(__file__).parent / "helpers" / "killed_taskrun.py"
+pytestmark = pytest.mark.slow  # every run is a taskrun process
 # 48 training rows, batch 8: 6 steps per epoch, 2 epochs, a checkpoint per epoch (steps 6 and 12).
 STEPS_PER_EPOCH = 6
 
