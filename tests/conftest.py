@@ -28,6 +28,10 @@ WORDS = (
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 POSITIVE, NEGATIVE = ["good", "great", "lovely", "fine"], ["bad", "awful", "boring", "dull"]
+# pip options for every build or install of a local folder in the tests: setuptools from this
+# environment (the `test` extra) instead of an isolated build environment fetched from an index,
+# and no index at all, so the tests pass on a machine without one (try PIP_NO_INDEX=1).
+OFFLINE_BUILD = ("--no-build-isolation", "--no-index", "--no-deps")
 
 
 @pytest.fixture(autouse=True)

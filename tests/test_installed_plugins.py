@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import OFFLINE_BUILD
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "taskrun-topics"
@@ -101,7 +102,7 @@ def site(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("plugin-site")
     packages = [str(EXAMPLE)] + [str(_package(sources, name, source)) for name, source in FAULTY.items()]
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), *packages],
+        [sys.executable, "-m", "pip", "install", "-q", *OFFLINE_BUILD, "--target", str(target), *packages],
         check=True,
         capture_output=True,
     )

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import OFFLINE_BUILD
 
 
 @pytest.mark.slow  # runs the package's tests in pytest, pip-installs it, starts taskrun
@@ -35,7 +36,7 @@ def test_generated_plugin_passes_its_tests_installs_and_lists(cli, tmp_path):
 
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(package)],
+        [sys.executable, "-m", "pip", "install", "-q", *OFFLINE_BUILD, "--target", str(site), str(package)],
         check=True,
         capture_output=True,
     )

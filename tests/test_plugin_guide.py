@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import OFFLINE_BUILD
 from taskrun import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def test_the_guides_minimal_plugin_installs_lists_runs_and_tests(tmp_path):
     (package / "tests" / "test_headlines.py").write_text(_block("python", "def test_headlines_runs"))
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(package)],
+        [sys.executable, "-m", "pip", "install", "-q", *OFFLINE_BUILD, "--target", str(site), str(package)],
         check=True,
         capture_output=True,
     )
