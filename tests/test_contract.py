@@ -177,6 +177,7 @@ def test_registration_goes_through_pluggy(manager, monkeypatch, capsys):
     assert wrapped.wrapped == 1  # its own wrapper ran around its registration
 
 
+@pytest.mark.slow
 def test_the_trace_names_every_hook_call_and_the_plugin_that_answered(tmp_path, tiny_model, sst2_dir):
     script = textwrap.dedent(f"""
         import sys
@@ -433,6 +434,7 @@ main(["run", "flaky", "--model", {model!r}, "--output-dir", {out!r}, "--epochs",
 """
 
 
+@pytest.mark.slow
 def test_the_error_line_is_not_overwritten_by_a_progress_bar(tiny_model, tmp_path):
     script = PROGRESS_SCRIPT.format(tests=str(ROOT / "tests"), model=str(tiny_model), out=str(tmp_path / "o"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKRUN_CACHE_DIR": str(tmp_path / "c"), "TASKRUN_PLUGINS": "none"}
@@ -512,6 +514,7 @@ def test_a_plugin_written_for_taskrun_0_1_still_loads_and_runs(tiny_model, tmp_p
     assert 0 <= result.metrics["eval"]["accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_using_a_finished_run_imports_no_training_code():
     code = (
         "import sys, taskrun.inference, taskrun.scoring\n"

@@ -71,6 +71,7 @@ def test_a_second_run_into_the_same_folder_stops_at_once_naming_the_first(tiny_m
     print(f"second run refused after {waited:.1f} s")  # the closing note quotes it (-s)
 
 
+@pytest.mark.slow
 def test_the_lock_is_exclusive_and_released_even_when_the_holder_dies(tmp_path):
     out = tmp_path / "out"
     with output_dir_lock(out):
