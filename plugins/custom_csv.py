@@ -91,6 +91,13 @@ def _read(path, option, opts):
 
     table = read_table(path, opts.get("format"), opts["encoding"])
     text_columns = [opts["text_column"]] + ([opts["text_pair_column"]] if opts.get("text_pair_column") else [])
+    if opts["label_column"] in text_columns:
+        from taskrun.errors import UsageError
+
+        raise UsageError(
+            f"--label-column {opts['label_column']} is also a text column: the model would be shown the answer.",
+            hint="Name the label column with --label-column.",
+        )
     for column, name in zip(text_columns, ("--text-column", "--text-pair-column")):
         require_column(table, column, name)
     require_column(table, opts["label_column"], "--label-column")
@@ -132,7 +139,52 @@ def _labels(table, problem_type, opts):
             sorted({part.strip() for part in value.split(opts["label_delimiter"]) if part.strip()}) for value in values
         ]
     _refuse_number_spellings(table, column, values)
+    _warn_about_suspicious_labels(table, column, values)
     return [value.strip() for value in values]
+
+
+MISSING_VALUES = {"nan", "null", "none", "n/a", "na", "-", "?"}
+
+
+def _warn_about_suspicious_labels(table, column, values):
+    """Labels that are probably one label, or no label at all: said with their lines, since the
+    file may mean them (a class called "None"); a column with a different label in every row is
+    refused: it is no label column."""
+    from taskrun.errors import DataError
+
+    lines = {}
+    for value, line in zip(values, table.lines):
+        lines.setdefault(value, []).append(line)
+    stripped = [v for v in lines if v != v.strip() and v.strip() in lines]
+    if stripped:
+        shown = "; ".join(f"{v!r} (lines {_lines(lines[v])}) as {v.strip()!r}" for v in stripped[:SHOWN])
+        log.warning(
+            "%s: column %r: labels with spaces around them were read as the same label: %s", table.path, column, shown
+        )
+    by_case = {}
+    for value in lines:
+        by_case.setdefault(value.strip().casefold(), set()).add(value.strip())
+    for spellings in by_case.values():
+        if len(spellings) > 1:
+            shown = ", ".join(
+                f"{v!r} (lines {_lines(sorted(n for k in lines if k.strip() == v for n in lines[k]))})"
+                for v in sorted(spellings)
+            )
+            log.warning(
+                "%s: column %r: labels that differ only in case are different classes: %s", table.path, column, shown
+            )
+    missing = sorted(v for v in lines if v.strip().casefold() in MISSING_VALUES)
+    if missing:
+        shown = ", ".join(f"{v!r} (lines {_lines(lines[v])})" for v in missing)
+        log.warning(
+            "%s: column %r: labels that look like missing values are used as classes: %s", table.path, column, shown
+        )
+    if len(values) >= 10 and len(lines) == len(values):
+        raise DataError(
+            f"{table.path}: column {column!r} holds a different label in every one of its "
+            f"{len(values)} rows: it looks like text, not labels.",
+            hint="Name the label column with --label-column (and the text with --text-column).",
+        )
 
 
 def _refuse_number_spellings(table, column, values):

@@ -190,3 +190,23 @@ def test_13_truncated_texts_are_counted_per_split(run_csv, tmp_path):
     truncated = json.loads((out / "metrics.json").read_text())["truncated"]
     assert truncated["train"] + truncated["validation"] == 2
     assert "texts longer than 16 tokens were truncated" in result.stderr
+
+
+def test_labels_that_are_probably_one_label_or_none_are_named_with_their_lines(run_csv, tmp_path):
+    rows = GOOD + [("the film was fine", " pos"), ("the plot was dull", "Neg"), ("the actor was there", "NaN")] * 2
+    result, out = run_csv(write_csv(tmp_path / "t.csv", rows))
+    assert result.exit_code == 0, result.output
+    assert "labels with spaces around them were read as the same label: ' pos' (lines 14, 17) as 'pos'" in result.stderr
+    assert "labels that differ only in case are different classes: 'Neg' (lines 15, 18), 'neg' (lines" in result.stderr
+    assert "labels that look like missing values are used as classes: 'NaN' (lines 16, 19)" in result.stderr
+
+
+def test_a_label_column_that_is_the_text_or_unique_in_every_row_is_refused(run_csv, tmp_path):
+    train = write_csv(tmp_path / "t.csv", GOOD)
+    result, out = run_csv(train, "--label-column", "text")
+    assert result.exit_code == 2 and not out.exists()
+    assert "--label-column text is also a text column" in result.stderr
+    swapped = write_csv(tmp_path / "s.csv", [(label, f"review number {i}") for i, (_, label) in enumerate(GOOD)])
+    result, out = run_csv(swapped)
+    assert result.exit_code == 2 and not out.exists()
+    assert "column 'label' holds a different label in every one of its 12 rows: it looks like text" in result.stderr
