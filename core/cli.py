@@ -305,6 +305,13 @@ def new_plugin(ctx: click.Context, name: str, directory: Path) -> None:
 @click.option("--all-scores", is_flag=True, help="Add the probability of every label.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option(
+    "--precision",
+    type=click.Choice(["run", "fp32", "bf16"]),
+    default="run",
+    show_default=True,
+    help="run: the precision the model was trained and evaluated in (recorded in run_config.json).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["csv", "tsv", "jsonl"]),
@@ -314,7 +321,18 @@ def new_plugin(ctx: click.Context, name: str, directory: Path) -> None:
 @click.pass_context
 @_handle_errors
 def predict_command(
-    ctx, run_dir, texts, input_file, output, text_column, text_pair_column, all_scores, batch_size, fmt, encoding
+    ctx,
+    run_dir,
+    texts,
+    input_file,
+    output,
+    text_column,
+    text_pair_column,
+    all_scores,
+    batch_size,
+    precision,
+    fmt,
+    encoding,
 ) -> None:
     """Label texts with a finished run's model.
 
@@ -339,7 +357,8 @@ def predict_command(
             inputs = inference.inputs_from_texts(list(sys.stdin), run.pair, "line")
         except UnicodeDecodeError as exc:
             raise UsageError(f"standard input is not valid {sys.stdin.encoding}: {exc.reason}") from exc
-    outcome = inference.predict(_manager(ctx), run, inputs, batch_size, all_scores)
+    chosen = None if precision == "run" else precision
+    outcome = inference.predict(_manager(ctx), run, inputs, batch_size, all_scores, chosen)
     if not outcome.rows:
         raise UsageError(f"{input_file}: no rows to label.")
     if outcome.empty:
@@ -430,7 +449,11 @@ def eval_group(ctx: click.Context, run_dir: Path) -> None:
 def _eval_command(task: TaskSpec) -> click.Command:
     params: list[click.Parameter] = [
         click.Option(["--split"], type=click.Choice(["validation", "test"]), default="validation", show_default=True),
-        click.Option(["--batch-size"], type=click.IntRange(min=1), default=32, show_default=True),
+        click.Option(
+            ["--batch-size"],
+            type=click.IntRange(min=1),
+            help="[default: the run's own evaluation batch size, so that its figures are reproduced]",
+        ),
         click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help="Score the first N examples only."),
         click.Option(
             ["--output"], type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON."
@@ -449,7 +472,7 @@ def _eval_command(task: TaskSpec) -> click.Command:
 
     @click.pass_context
     @_handle_errors
-    def callback(ctx: click.Context, split: str, batch_size: int, output: Path | None, **values: Any) -> None:
+    def callback(ctx: click.Context, split: str, batch_size: int | None, output: Path | None, **values: Any) -> None:
         from . import inference
 
         options = {"task_options": {key: values.pop(key) for key in own_keys}, **values}

@@ -58,6 +58,16 @@ class LoadedRun:
         )
 
     @property
+    def precision(self) -> str:
+        """The precision the run trained and evaluated in (fp32 for runs that did not record it)."""
+        return str(self.record.get("precision_used") or "fp32")
+
+    @property
+    def eval_batch_size(self) -> int:
+        """The batch size of the run's own evaluation (Trainer's: twice the training batch size)."""
+        return int(self.record.get("batch_size", 16)) * 2
+
+    @property
     def pair(self) -> bool:
         return len(self.record.get("text_inputs", [])) == 2
 
@@ -97,15 +107,29 @@ def task_for(manager: TaskrunPluginManager, run: LoadedRun) -> TaskSpec:
     return dataclasses.replace(task, problem_type=run.problem_type)
 
 
-def infer(run: LoadedRun, texts: list[str], pairs: list[str] | None, batch_size: int) -> tuple[np.ndarray, int]:
-    """Logits for every text (and its pair), cut to the run's max length and batched in order of
-    length (each batch padded to its longest); and how many texts were cut."""
+def infer(
+    run: LoadedRun,
+    texts: list[str],
+    pairs: list[str] | None,
+    batch_size: int,
+    precision: str | None = None,
+    by_length: bool = True,
+) -> tuple[np.ndarray, int]:
+    """Logits for every text (and its pair), cut to the run's max length, and how many texts were
+    cut. Each batch is padded to its longest text; `by_length` batches texts of similar length
+    together (fast), else in their order, as the run's own evaluation batched them. `precision`:
+    the run's recorded precision unless given (bf16 computes under autocast, as training did)."""
     import torch
 
+    precision = precision or run.precision
     encoded, truncated = encode(run.tokenizer, texts, pairs, run.max_length)
-    order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
+    order = list(range(len(texts)))
+    if by_length:
+        order.sort(key=lambda i: len(encoded["input_ids"][i]))
     logits = np.zeros((len(texts), run.model.config.num_labels), dtype=np.float32)
-    with torch.inference_mode():
+    device = next(run.model.parameters()).device
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    with torch.inference_mode(), autocast:
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
             batch = run.tokenizer.pad(
@@ -195,7 +219,12 @@ class PredictOutcome:
 
 
 def predict(
-    manager: TaskrunPluginManager, run: LoadedRun, inputs: PredictInput, batch_size: int, all_scores: bool
+    manager: TaskrunPluginManager,
+    run: LoadedRun,
+    inputs: PredictInput,
+    batch_size: int,
+    all_scores: bool,
+    precision: str | None = None,
 ) -> PredictOutcome:
     """Label (and score) every non-empty input; empty ones get no label and are listed."""
     empty = [
@@ -212,7 +241,7 @@ def predict(
         row.update(dict.fromkeys(names.values(), ""))
     truncated = 0
     if keep:
-        logits, truncated = infer(run, texts, pairs, batch_size)
+        logits, truncated = infer(run, texts, pairs, batch_size, precision)
         answer = postprocess(manager, task_for(manager, run), run.config(), logits)
         for j, i in enumerate(keep):
             rows[i].update({names.get(k, k): v for k, v in _prediction_columns(run, answer, j, all_scores).items()})
@@ -301,10 +330,12 @@ def evaluate_run(
     task_name: str,
     split: str,
     options: dict[str, Any],
-    batch_size: int,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Score the saved model on a task's split. Labels are matched by name through the saved
-    `id2label`; a different label set is an error that shows both."""
+    `id2label`; a different label set is an error that shows both. The texts are batched in their
+    order, by the run's evaluation batch size and in its precision, as the run's own evaluation
+    was: on the run's validation split the figures are the run's (to 1e-4)."""
     task = dataclasses.replace(manager.task(task_name), problem_type=run.problem_type)
     config = dataclasses.replace(run.config(), task=task.name, max_train_samples=None, **options)
     dataset = manager.call("taskrun_load_dataset", task, config=config)
@@ -337,13 +368,29 @@ def evaluate_run(
             f"the model was trained on {'pairs of texts' if run.pair else 'single texts'}, "
             f"but {task.name!r} gives {'pairs' if pairs is not None else 'single texts'}."
         )
-    logits, truncated = infer(run, texts, pairs, batch_size)
+    logits, truncated = infer(run, texts, pairs, batch_size or run.eval_batch_size, by_length=False)
     predictions = postprocess(manager, task, config, logits)
-    metrics = merged_metrics(manager, task, predictions, references, model_labels)
+    metrics = {"loss": eval_loss(run.problem_type, logits, references), "precision": run.precision}
+    metrics.update(merged_metrics(manager, task, predictions, references, model_labels))
     metrics.update(class_figures(predictions.label_ids, references, task, model_labels))
     if truncated:
         log.info("%s of %s texts were truncated to %d tokens", f"{truncated:,}", f"{len(texts):,}", run.max_length)
     return {"task": task.name, "split": split, "samples": len(texts), "model": str(run.folder), **metrics}
+
+
+def eval_loss(problem_type: str, logits: np.ndarray, references: np.ndarray) -> float:
+    """The loss the model's head computes, over the rows with a label the model has: cross-entropy
+    (single-label), binary cross-entropy (multi-label), mean squared error (regression)."""
+    logits = logits.astype(np.float64)
+    if problem_type == "regression":
+        return float(np.mean((logits.reshape(len(logits), -1)[:, 0] - references) ** 2))
+    if problem_type == "multi-label":
+        log_p, log_not_p = -np.logaddexp(0, -logits), -np.logaddexp(0, logits)
+        return float(-np.mean(references * log_p + (1 - references) * log_not_p))
+    known = references >= 0
+    shifted = logits[known] - logits[known].max(axis=1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-np.mean(log_softmax[np.arange(known.sum()), references[known]]))
 
 
 def _references(task: TaskSpec, data: Any, data_labels: list[str], model_labels: list[str]) -> np.ndarray:

@@ -239,3 +239,35 @@ def test_a_full_disk_while_saving_names_the_path_and_what_is_intact(tiny_model, 
     assert result.error.startswith(f"cannot write {out}") and "no space left on device" in result.error.lower()
     assert "Still intact: the last complete checkpoint" in result.error and "--resume auto" in result.error
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_eval_reproduces_the_runs_own_figures(precision, cli, tiny_model, reviews_csv, tmp_path):
+    out = tmp_path / "out"
+    data = ("--train", reviews_csv, "--validation", reviews_csv, "--text-column", "review", "--label-column", "stars")
+    run = cli(
+        "run",
+        "custom-csv",
+        "--model",
+        tiny_model,
+        *data,
+        "--output-dir",
+        out,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--precision",
+        precision,
+    )
+    assert run.exit_code == 0, run.output
+    assert json.loads((out / "run_config.json").read_text())["precision_used"] == precision
+    reported = json.loads((out / "metrics.json").read_text())["eval"]
+    scored = tmp_path / "eval.json"
+    again = cli("eval", out, "custom-csv", *data, "--output", scored)
+    assert again.exit_code == 0, again.output
+    evaluated = json.loads(scored.read_text())
+    assert evaluated["precision"] == precision
+    for name in ("loss", "accuracy", "f1", "macro_f1", "matthews_correlation"):
+        if name in reported:
+            assert abs(evaluated[name] - reported[name]) <= 1e-4, (name, evaluated[name], reported[name])
