@@ -210,3 +210,28 @@ def test_a_label_column_that_is_the_text_or_unique_in_every_row_is_refused(run_c
     result, out = run_csv(swapped)
     assert result.exit_code == 2 and not out.exists()
     assert "column 'label' holds a different label in every one of its 12 rows: it looks like text" in result.stderr
+
+
+def test_the_held_out_validation_rows_do_not_follow_the_seed(reviews_csv):
+    from taskrun.plugins import custom_csv
+    from taskrun.task import RunConfig, TaskSpec
+
+    task = TaskSpec(name="custom-csv", problem_types=("single-label", "regression"))
+    options = {
+        "train": reviews_csv,
+        "text_column": "review",
+        "label_column": "stars",
+        "validation_fraction": 0.25,
+        "encoding": "utf-8",
+        "label_delimiter": ";",
+    }
+    held = []
+    for seed in (1, 42, 1234):
+        config = RunConfig(
+            task="custom-csv", model="m", output_dir="o", seed=seed, problem_type="single-label", task_options=options
+        )
+        validation = custom_csv.taskrun_load_dataset(task, config)["validation"]
+        held.append(sorted(validation["text"]))
+        counts = [validation["label"].count(i) for i in range(3)]
+        assert counts == [4, 4, 4]  # stratified: the file's balance (16 of each in 48 rows)
+    assert held[0] == held[1] == held[2]
