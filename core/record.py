@@ -61,8 +61,11 @@ def add_pictures(
             )
     if drawn != metrics["pictures"]:
         metrics["pictures"] = drawn
-        write_json(folder / "metrics.json", metrics)
-        write_atomically(folder / "README.md", model_card(task, config, metrics, label_names, text_inputs))
+        try:
+            write_json(folder / "metrics.json", metrics)
+            write_atomically(folder / "README.md", model_card(task, config, metrics, label_names, text_inputs))
+        except OSError as exc:
+            log.warning("cannot update %s after a failed picture (%s); the model is saved", folder, exc)
 
 
 def run_record(

@@ -222,7 +222,6 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         text_inputs = [c for c in task.text_columns if c in dataset["train"].column_names]
         write_record(staging, task, config, metrics, precision, label_names, text_inputs)
         publish(staging, config.output_dir)
-        add_pictures(config.output_dir, task, config, metrics, trainer.state.log_history, label_names, text_inputs)
     except BaseException as exc:
         if main:
             keep_only_what_resumes(config.output_dir, created)
@@ -235,6 +234,8 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     finally:
         if main:
             shutil.rmtree(staging, ignore_errors=True)
+    # The run is published: the pictures are extras, and nothing they do can lose it.
+    add_pictures(config.output_dir, task, config, metrics, trainer.state.log_history, label_names, text_inputs)
     return RunResult(config.output_dir, metrics, time.monotonic() - started)
 
 
