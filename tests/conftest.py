@@ -128,6 +128,37 @@ def cli(manager):
     return invoke
 
 
+@pytest.fixture
+def run_reviews(cli, tiny_model, reviews_csv):
+    """`run_reviews(OUTPUT_DIR, *options)`: custom-csv on `reviews_csv` (three star labels) with the
+    tiny model, one fast epoch; later options override the defaults."""
+
+    def run(output_dir, *options):
+        return cli(
+            "run",
+            "custom-csv",
+            "--model",
+            tiny_model,
+            "--train",
+            reviews_csv,
+            "--text-column",
+            "review",
+            "--label-column",
+            "stars",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--precision",
+            "fp32",
+            "--output-dir",
+            output_dir,
+            *options,
+        )
+
+    return run
+
+
 def assert_finished_run(output: Path, label_names: list[str], texts) -> dict:
     """The run folder is complete, metrics are finite, and `pipeline` answers with the task's labels."""
     from transformers import pipeline

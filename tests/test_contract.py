@@ -50,28 +50,14 @@ class Sloppy:
         return {"accuracy": 0.0}
 
 
-def test_a_sloppy_plugin_cannot_take_over_other_tasks(manager, cli, tiny_model, mrpc_dir, reviews_csv, tmp_path):
+def test_a_sloppy_plugin_cannot_take_over_other_tasks(manager, cli, run_reviews, tiny_model, mrpc_dir, tmp_path):
     sloppy = Sloppy()
     manager.register(sloppy, name="sloppy")
     mrpc = cli("run", "mrpc", "--model", tiny_model, "--data-dir", mrpc_dir, "--output-dir", tmp_path / "m", *FAST)
     assert mrpc.exit_code == 0, mrpc.output
     metrics = assert_finished_run(tmp_path / "m", ["not_equivalent", "equivalent"], [{"text": "a", "text_pair": "b"}])
     assert metrics["train"]["samples"] == 40 and metrics["eval"]["accuracy"] > 0  # the real data, the real metric
-    csv = cli(
-        "run",
-        "custom-csv",
-        "--model",
-        tiny_model,
-        "--train",
-        reviews_csv,
-        "--text-column",
-        "review",
-        "--label-column",
-        "stars",
-        "--output-dir",
-        tmp_path / "c",
-        *FAST,
-    )
+    csv = run_reviews(tmp_path / "c")
     assert csv.exit_code == 0, csv.output
     assert_finished_run(tmp_path / "c", ["five", "one", "three"], ["the film was good"])
     assert sloppy.asked == []  # never asked about a task it does not own

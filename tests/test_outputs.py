@@ -15,8 +15,6 @@ from conftest import assert_finished_run
 from taskrun.errors import OutputBusyError
 from taskrun.outputs import lock_file, output_dir_lock
 
-CSV_OPTIONS = ("--epochs", "1", "--batch-size", "8", "--precision", "fp32")
-
 
 def run_process(args, cwd: Path, **popen) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKRUN_PLUGINS": "none", "OMP_NUM_THREADS": "1"}
@@ -100,33 +98,19 @@ def test_the_lock_is_exclusive_and_released_even_when_the_holder_dies(tmp_path):
         pass
 
 
-def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(cli, tiny_model, reviews_csv, tmp_path):
+def test_staging_folders_of_killed_runs_are_removed_by_the_next_run(run_reviews, tmp_path):
     for pid in (111111, 222222):
         stale = tmp_path / f".out.partial-{pid}"
         stale.mkdir()
         (stale / "model.safetensors").write_bytes(b"x" * 1000)
-    result = cli(
-        "run",
-        "custom-csv",
-        "--model",
-        tiny_model,
-        "--train",
-        reviews_csv,
-        "--text-column",
-        "review",
-        "--label-column",
-        "stars",
-        "--output-dir",
-        tmp_path / "out",
-        *CSV_OPTIONS,
-    )
+    result = run_reviews(tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert "removed 2 staging folder(s) left by killed runs" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 @pytest.mark.parametrize("spelling", ["relative", "trailing-slash", "symlink", "current-directory"])
-def test_output_paths_in_every_spelling(spelling, cli, tiny_model, reviews_csv, tmp_path, monkeypatch):
+def test_output_paths_in_every_spelling(spelling, run_reviews, tmp_path, monkeypatch):
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -140,22 +124,7 @@ def test_output_paths_in_every_spelling(spelling, cli, tiny_model, reviews_csv, 
         target.mkdir()
         monkeypatch.chdir(target)
     for attempt in ("first", "again"):
-        result = cli(
-            "run",
-            "custom-csv",
-            "--model",
-            tiny_model,
-            "--train",
-            reviews_csv,
-            "--text-column",
-            "review",
-            "--label-column",
-            "stars",
-            "--output-dir",
-            given,
-            *CSV_OPTIONS,
-            *(("--overwrite",) if attempt == "again" else ()),
-        )
+        result = run_reviews(given, *(("--overwrite",) if attempt == "again" else ()))
         assert result.exit_code == 0, (attempt, result.output)
         assert_finished_run(target, ["five", "one", "three"], ["the film was good"])
         assert not (target / "checkpoints").exists()

@@ -52,7 +52,7 @@ def test_a_run_with_many_labels_draws_bounded_pictures_and_a_short_summary(cli, 
     assert len(result.stdout.splitlines()) < 40
 
 
-def test_a_failing_picture_is_a_warning_and_the_model_is_kept(cli, tiny_model, reviews_csv, tmp_path, monkeypatch):
+def test_a_failing_picture_is_a_warning_and_the_model_is_kept(run_reviews, tmp_path, monkeypatch):
     import taskrun.plots
 
     def explode(*args, **kwargs):
@@ -60,21 +60,7 @@ def test_a_failing_picture_is_a_warning_and_the_model_is_kept(cli, tiny_model, r
 
     monkeypatch.setattr(taskrun.plots, "confusion_matrix_png", explode)
     out = tmp_path / "out"
-    result = cli(
-        "run",
-        "custom-csv",
-        "--model",
-        tiny_model,
-        "--train",
-        reviews_csv,
-        "--text-column",
-        "review",
-        "--label-column",
-        "stars",
-        "--output-dir",
-        out,
-        *FAST,
-    )
+    result = run_reviews(out)
     assert result.exit_code == 0, result.output
     assert (
         "taskrun: warning: confusion_matrix.png could not be drawn (MemoryError: no room for the picture)"
@@ -85,24 +71,9 @@ def test_a_failing_picture_is_a_warning_and_the_model_is_kept(cli, tiny_model, r
     assert "confusion_matrix.png" not in (out / "README.md").read_text()
 
 
-def test_no_pictures(cli, tiny_model, reviews_csv, tmp_path):
+def test_no_pictures(run_reviews, tmp_path):
     out = tmp_path / "out"
-    result = cli(
-        "run",
-        "custom-csv",
-        "--model",
-        tiny_model,
-        "--train",
-        reviews_csv,
-        "--text-column",
-        "review",
-        "--label-column",
-        "stars",
-        "--output-dir",
-        out,
-        "--no-pictures",
-        *FAST,
-    )
+    result = run_reviews(out, "--no-pictures")
     assert result.exit_code == 0, result.output
     assert not list(out.glob("*.png")) and json.loads((out / "metrics.json").read_text())["pictures"] == []
 
@@ -165,25 +136,11 @@ def small_filesystem(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_too_little_room_is_said_before_training(cli, tiny_model, reviews_csv, small_filesystem, tmp_path):
+def test_too_little_room_is_said_before_training(run_reviews, small_filesystem):
     filler = small_filesystem / "filler"
     filler.write_bytes(b"\0" * (1900 * 1024))
     out = small_filesystem / "out"
-    result = cli(
-        "run",
-        "custom-csv",
-        "--model",
-        tiny_model,
-        "--train",
-        reviews_csv,
-        "--text-column",
-        "review",
-        "--label-column",
-        "stars",
-        "--output-dir",
-        out,
-        *FAST,
-    )
+    result = run_reviews(out)
     assert result.exit_code == 7, result.output
     assert f"--output-dir {out}: its filesystem has" in result.stderr and "need about" in result.stderr
     assert "Tokenising" not in result.stderr and not out.exists()
