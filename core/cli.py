@@ -774,8 +774,8 @@ def _per_class_lines(per_class: dict[str, dict[str, float]]) -> list[str]:
     MAX_CLASS_LINES classes where there are more (all of them are in metrics.json)."""
     if not per_class:
         return []
-    shown = dict(sorted(per_class.items(), key=lambda item: -item[1]["support"])[:MAX_CLASS_LINES])
-    shown = {name: row for name, row in per_class.items() if name in shown}  # in label order
+    frequent = set(sorted(per_class, key=lambda name: -per_class[name]["support"])[:MAX_CLASS_LINES])
+    shown = {name: row for name, row in per_class.items() if name in frequent}  # in label order
     width = min(40, max(12, *(len(name) for name in shown)))
     lines = [f"           {'class':<{width}}  precision  recall  f1      support"]
     for name, row in shown.items():

@@ -27,7 +27,7 @@ from .manager import TaskrunPluginManager
 from .models import load_pretrained
 from .outputs import RUN_MARKER
 from .scoring import class_figures, merged_metrics, postprocess
-from .splits import UNSEEN
+from .splits import UNSEEN, ids_by_name
 from .task import Predictions, RunConfig, TaskSpec
 from .tokenization import encode
 
@@ -398,7 +398,7 @@ def _references(task: TaskSpec, data: Any, data_labels: list[str], model_labels:
     raw = list(data[task.label_column])
     if not data_labels:
         return np.asarray(raw, dtype=float)
-    to_model = {i: model_labels.index(name) if name in model_labels else UNSEEN for i, name in enumerate(data_labels)}
+    to_model = ids_by_name(data_labels, model_labels)
     if raw and isinstance(raw[0], list):  # multi-label: labels the model does not have are left out
         hot = np.zeros((len(raw), len(model_labels)), dtype=int)
         for row, ids in enumerate(raw):

@@ -119,17 +119,23 @@ def check_output_dir(path: Path, overwrite: bool, resume: str | None = None) -> 
             f"--output-dir {path} already holds a finished run.",
             hint="Pass --overwrite to replace it, or choose another --output-dir.",
         )
-    try:
-        written = set(json.loads((path / RUN_MARKER).read_text(encoding="utf-8"))["files"]) | {CHECKPOINTS}
-    except (OSError, ValueError, KeyError, TypeError):
-        written = None
-    foreign = sorted(name for name in names if written is None or name not in written)
+    written = recorded_files(path)
+    foreign = sorted(name for name in names if written is None or name not in written | {CHECKPOINTS})
     if foreign:
         raise OutputExistsError(
             f"--output-dir {path} holds files that taskrun did not write ({', '.join(foreign[:5])}); "
             "--overwrite would delete them.",
             hint="Move them out, or choose another --output-dir.",
         )
+
+
+def recorded_files(path: Path) -> set[str] | None:
+    """The files a finished run in `path` lists as taskrun's (those --overwrite may replace), or
+    None where there is no readable record."""
+    try:
+        return set(json.loads((path / RUN_MARKER).read_text(encoding="utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def publish(staging: Path, path: Path) -> None:
@@ -162,12 +168,7 @@ def publish(staging: Path, path: Path) -> None:
 def publish_in_place(staging: Path, path: Path) -> None:
     """Move the staging folder's files into `path`, replacing the previous run's files and the
     checkpoints; run_config.json goes last, so the folder reads as finished only when it is."""
-    previous = set()
-    if (path / RUN_MARKER).is_file():
-        try:
-            previous = set(json.loads((path / RUN_MARKER).read_text(encoding="utf-8"))["files"])
-        except (OSError, ValueError, KeyError, TypeError):
-            previous = set()
+    previous = recorded_files(path) or set()
     (path / RUN_MARKER).unlink(missing_ok=True)
     new = {entry.name for entry in staging.iterdir()}
     for name in (previous - new) | {CHECKPOINTS}:

@@ -110,6 +110,11 @@ def drop_truncation_marks(tokenized: Any, config: RunConfig) -> tuple[Any, dict[
 UNSEEN = -100  # the label id of a row whose label the model does not have: the loss ignores it, metrics count it wrong
 
 
+def ids_by_name(data_names: list[str], model_names: list[str]) -> dict[int, int]:
+    """Each data label id -> the model's id of the same name, or UNSEEN: labels travel by name."""
+    return {i: model_names.index(name) if name in model_names else UNSEEN for i, name in enumerate(data_names)}
+
+
 def align_labels(tokenized: Any, dataset: Any, task: TaskSpec, label_names: list[str]) -> tuple[Any, dict[str, int]]:
     """Labels travel by name: a split whose label names differ from the training split's (a
     validation label that training never saw, kept by the plugin) has its single-label ids
@@ -124,7 +129,7 @@ def align_labels(tokenized: Any, dataset: Any, task: TaskSpec, label_names: list
         names = class_names(dataset[split].features.get(task.label_column)) if split in dataset else []
         if not names or names == label_names or "labels" not in tokenized[split].column_names:
             continue
-        to_model = {i: label_names.index(n) if n in label_names else UNSEEN for i, n in enumerate(names)}
+        to_model = ids_by_name(names, label_names)
         data = tokenized[split].cast_column("labels", Value("int64"))
         tokenized[split] = data.map(lambda row: {"labels": to_model.get(row["labels"], row["labels"])})
         unseen[split] = sum(1 for label in tokenized[split]["labels"] if label == UNSEEN)

@@ -29,8 +29,15 @@ class PluginCallable:
     """A callable a plugin's hook returned (a data collator, say): when it raises, the error names
     the plugin, the hook and the task, as an exception inside the hook does."""
 
-    def __init__(self, function: Callable[..., Any], plugin: str, hook_name: str, task: TaskSpec):
-        self.function, self.plugin, self.hook_name, self.task = function, plugin, hook_name, task
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        plugin: str,
+        hook_name: str,
+        task: TaskSpec,
+        what: str = "the callable it returned",
+    ):
+        self.function, self.plugin, self.hook_name, self.task, self.what = function, plugin, hook_name, task, what
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -38,7 +45,7 @@ class PluginCallable:
         except TaskrunError:
             raise
         except Exception as exc:
-            raise plugin_error(self.plugin, self.hook_name, self.task, exc, " (the callable it returned)") from exc
+            raise plugin_error(self.plugin, self.hook_name, self.task, exc, f" ({self.what})") from exc
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.function, name)
@@ -67,12 +74,8 @@ class TaskrunTrainer(Trainer):
     def _as_plugin_error(self, step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self.model_plugin in (None, DEFAULTS) or self.task is None:
             return step(*args, **kwargs)
-        try:
-            return step(*args, **kwargs)
-        except TaskrunError:
-            raise
-        except Exception as exc:
-            raise plugin_error(self.model_plugin, "taskrun_model", self.task, exc, " (the model's forward)") from exc
+        forward = PluginCallable(step, self.model_plugin, "taskrun_model", self.task, "the model's forward")
+        return forward(*args, **kwargs)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)

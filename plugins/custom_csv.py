@@ -193,11 +193,9 @@ def _refuse_number_spellings(table, column, values):
 
     spellings = {}
     for value, line in zip(values, table.lines):
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        spellings.setdefault(number, {}).setdefault(value.strip(), line)
+        number = _number(value)
+        if number is not None:
+            spellings.setdefault(number, {}).setdefault(value.strip(), line)
     for number, seen in spellings.items():
         if len(seen) > 1:
             shown = ", ".join(f"{text!r} (line {line})" for text, line in seen.items())
@@ -231,7 +229,7 @@ def _label_names(tables, labels, problem_type, opts):
             if v not in known
         ]
         for line, value in unseen:
-            if _number(value) is not None and _number(value) in numbers:
+            if _number(value) in numbers:
                 raise DataError(
                     f"{table.path}:{line}: label {value!r} is the training file's label "
                     f"{numbers[_number(value)]!r} written another way.",
