@@ -419,12 +419,11 @@ class RunGroup(TaskGroup):
 
 
 def _own_options(task: TaskSpec, taken: Sequence[click.Parameter]) -> list[click.Parameter]:
-    """The task's own options as click options; a malformed or clashing one is the plugin's error."""
+    """The task's own options as click options (TaskOption checked their form); one that clashes
+    with taskrun's own is the plugin's error."""
     names = {p.name for p in taken}
     options: list[click.Parameter] = []
     for option in task.options:
-        if not option.name.startswith("--") or option.name == "--":
-            raise PluginError(f"plugin {task.plugin!r}, task {task.name!r}: option {option.name!r} must start with --.")
         if option.key in names:
             raise PluginError(
                 f"plugin {task.plugin!r}, task {task.name!r}: option {option.name} clashes with "
