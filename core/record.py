@@ -80,8 +80,13 @@ def run_record(
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
+    from .settings import option_record
+
+    settings = config.to_dict()
+    settings.pop("sources")
     return {
-        **config.to_dict(),
+        **settings,
+        "options": option_record(config),  # every option's value and where it came from
         "plugin": task.plugin,
         "problem_type": task.problem_type,
         "precision_used": precision,
