@@ -10,12 +10,15 @@ import logging
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .files import write_atomically, write_json
 from .outputs import RUN_MARKER
 from .scoring import scores_of
 from .task import RunConfig, TaskSpec
+
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCardData
 
 log = logging.getLogger("taskrun")
 
@@ -144,7 +147,7 @@ def hub_dataset(task: TaskSpec) -> tuple[str, str | None] | None:
     return (found.group(1), found.group(2)) if found else None
 
 
-def card_data(task: TaskSpec, config: RunConfig, metrics: dict[str, Any]) -> Any:
+def card_data(task: TaskSpec, config: RunConfig, metrics: dict[str, Any]) -> ModelCardData:
     """The card's metadata as the Hub reads it (a `ModelCardData`): base model, dataset, tags,
     and every finite validation score as a model-index result of a text-classification task on
     the validation split (the task's Hub dataset, or the task's name for the user's own data)."""
