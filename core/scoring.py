@@ -15,7 +15,17 @@ from .errors import PluginError, UsageError
 from .manager import TaskrunPluginManager
 from .task import Predictions, RunConfig, TaskSpec
 
-NOT_SCORES = {"split", "samples", "runtime", "samples_per_second", "steps_per_second", "epoch", "model", "task"}
+NOT_SCORES = {
+    "rows_with_unseen_labels",
+    "split",
+    "samples",
+    "runtime",
+    "samples_per_second",
+    "steps_per_second",
+    "epoch",
+    "model",
+    "task",
+}
 
 
 def first_logits(predictions: Any) -> np.ndarray:

@@ -20,7 +20,8 @@ from huggingface_hub import ModelCard
 from huggingface_hub.repocard import REGEX_YAML_BLOCK
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from huggingface_hub.utils import validate_repo_id
-from taskrun.record import EMBEDDED_HUB_ID, hub_dataset, model_card
+from taskrun.models import EMBEDDED_HUB_ID
+from taskrun.record import hub_dataset, model_card
 from taskrun.task import RunConfig, TaskSpec
 
 FAST = ("--epochs", "1", "--batch-size", "8", "--precision", "fp32")
