@@ -19,8 +19,9 @@ from typing import Any, Literal, Sequence
 from .errors import UsageError
 from .manager import TaskrunPluginManager, build_manager
 from .runner import RunResult
+from .search import TuneResult
 from .seeds import SeedsResult
-from .settings import config_from_values, eval_options, resolve_options, run_options, sources
+from .settings import config_from_values, eval_options, resolve_options, run_options, sources, tune_options
 from .task import RunConfig, TaskSpec
 
 
@@ -56,6 +57,36 @@ def run_seeds(
 
     manager = manager or build_manager()
     return run_each(manager, run_config(manager, task, config, options), list(seeds))
+
+
+def tune(
+    task: str,
+    *,
+    trials: int = 10,
+    space: str | Path | None = None,
+    config: str | Path | None = None,
+    manager: TaskrunPluginManager | None = None,
+    **options: Any,
+) -> TuneResult:
+    """Search hyperparameters with Optuna: `trials` runs of `task` into OUTPUT/trial-NNNN/, the
+    study in OUTPUT/study.db (resume=\"auto\" continues a killed search), the best trial's
+    settings in OUTPUT/best.toml. `options` are fixed for every trial; `space` is a search-space file."""
+    from .search import tune as search
+
+    manager = manager or build_manager()
+    spec = manager.task(task)
+    values, ctx = resolve_options(
+        spec.name, tune_options(spec), {**options, "trials": trials, "space": space}, config, f"taskrun.tune({task!r})"
+    )
+    run_settings = config_from_values(spec, tune_output(spec, values), sources(ctx, spec, options))
+    return search(manager, run_settings, values["trials"], values["space"])
+
+
+def tune_output(task: TaskSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """The search's folder: --output-dir, else runs/tune-TASK-DATE."""
+    from .settings import default_output_dir
+
+    return {**values, "output_dir": values.get("output_dir") or default_output_dir(f"tune-{task.name}")}
 
 
 def run_config(

@@ -12,14 +12,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import click
 
 from . import __version__
 from .errors import TaskrunError, UsageError
 from .manager import TaskrunPluginManager, build_manager
-from .settings import RUN_DEFAULTS, config_file_option, eval_options, run_options
+from .settings import RUN_DEFAULTS, config_file_option, eval_options, run_options, tune_options
 from .task import HYPERPARAMETERS, RunConfig, TaskSpec
 
 
@@ -417,6 +417,10 @@ class RunGroup(TaskGroup):
     build = staticmethod(lambda task: _task_command(task))
 
 
+class TuneGroup(TaskGroup):
+    build = staticmethod(lambda task: _tune_command(task))
+
+
 @main.group("eval", cls=EvalGroup)
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
@@ -478,38 +482,86 @@ def run_group() -> None:
     """
 
 
+@main.group("tune", cls=TuneGroup)
+def tune_group() -> None:
+    """Search TASK's hyperparameters with Optuna: each trial a run, the best one's settings kept.
+
+    `taskrun tune TASK --help` shows the options: every `run` option (fixed for all trials),
+    --trials and --space.
+    """
+
+
+def _tune_command(task: TaskSpec) -> click.Command:
+    @click.pass_context
+    @_handle_errors
+    def callback(ctx: click.Context, **values: Any) -> None:
+        from .api import tune_output
+        from .search import BEST, SUMMARY, summary_rows, tune
+        from .settings import config_from_values, sources
+
+        trials, space = values["trials"], values["space"]
+        config = config_from_values(task, tune_output(task, values), sources(ctx, task))
+        outcome = _interruptible(lambda: tune(_manager(ctx), config, trials, space), config.output_dir)
+        minutes, secs = divmod(int(round(outcome.summary["seconds"])), 60)
+        click.echo(f"\ntaskrun: {task.name}, {len(outcome.summary['trials'])} trial(s) in {minutes}m {secs:02d}s")
+        _table(*_split(summary_rows(outcome.summary)))
+        click.echo(f"  output   {outcome.output_dir}/ (trial-NNNN/ runs, study.db, {SUMMARY})")
+        if outcome.best_run is not None:
+            click.echo(
+                f"  best     {outcome.best_run}; again: taskrun run {task.name} --config {outcome.output_dir / BEST}"
+            )
+
+    help_text = f"Search the hyperparameters of {task.name}: {task.description}"
+    return click.Command(
+        task.name, params=tune_options(task), callback=callback, help=help_text, short_help=task.description
+    )
+
+
 def _run_and_report(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[int] | None = None) -> None:
-    """Run (once, or once per seed), print the summary. SIGTERM (a scheduler's preemption) is handled as Ctrl-C: the
-    runner cleans up, complete checkpoints stay, and the message says how to continue."""
+    """Run (once, or once per seed), print the summary."""
+    from .runner import RunResult, is_main_process, run
+    from .seeds import run_seeds
+
+    outcome = _interruptible(
+        lambda: run_seeds(manager, config, seeds) if seeds else run(manager, config), config.output_dir, bool(seeds)
+    )
+    if isinstance(outcome, RunResult):
+        if outcome.main_process:
+            click.echo(summary(outcome.metrics, config, outcome.seconds))
+    elif is_main_process():
+        _seeds_summary(outcome)
+
+
+def _interruptible(work: Callable[[], Any], output_dir: Path, several_runs: bool = True) -> Any:
+    """Do `work`; Ctrl-C or SIGTERM (a scheduler's preemption) stops it: the runner cleans up,
+    complete checkpoints and finished runs stay, and the message says how to continue (exit 130)."""
     import signal
 
     from .checkpoints import checkpoint_folder, complete_checkpoints
-    from .runner import RunResult, is_main_process, run
-    from .seeds import run_seeds
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        outcome = run_seeds(manager, config, seeds) if seeds else run(manager, config)
+        return work()
     except KeyboardInterrupt:
-        saved = complete_checkpoints(checkpoint_folder(config.output_dir), hashes=False)
-        click.echo(
-            f"\nInterrupted. Complete checkpoints are kept in {checkpoint_folder(config.output_dir)}: "
-            "the same command with --resume auto continues from the newest."
-            if saved
-            else "\nInterrupted before the first checkpoint: nothing was saved.",
-            err=True,
-        )
+        if several_runs:
+            message = (
+                f"\nInterrupted. The finished runs in {output_dir} are kept: the same command with "
+                "--resume auto continues (an interrupted run from its newest complete checkpoint)."
+            )
+        elif complete_checkpoints(checkpoint_folder(output_dir), hashes=False):
+            message = (
+                f"\nInterrupted. Complete checkpoints are kept in {checkpoint_folder(output_dir)}: "
+                "the same command with --resume auto continues from the newest."
+            )
+        else:
+            message = "\nInterrupted before the first checkpoint: nothing was saved."
+        click.echo(message, err=True)
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if isinstance(outcome, RunResult):
-        if outcome.main_process:
-            click.echo(summary(outcome.metrics, config, outcome.seconds))
-    elif is_main_process():
-        _seeds_summary(outcome)
 
 
 def _seeds_summary(outcome: Any) -> None:

@@ -252,7 +252,7 @@ class TaskrunPluginManager:
         raise UsageError(f"unknown task {name!r}", hint=f"{hint}`taskrun list` shows the tasks.")
 
     def _with_catalogue(self, owner: str, spec: TaskSpec) -> TaskSpec:
-        """Fill a built-in task's description, default model and hyperparameters from registry.toml."""
+        """Fill a built-in task's description, default model, hyperparameters and search space from registry.toml."""
         entry = self.catalogue.get(spec.name)
         if entry is None or entry.plugin != owner:
             return dataclasses.replace(spec, plugin=owner)
@@ -262,6 +262,7 @@ class TaskrunPluginManager:
             description=entry.description or spec.description,
             default_model=entry.default_model or spec.default_model,
             hyperparameters={**spec.hyperparameters, **entry.hyperparameters},
+            search_space=entry.search_space or spec.search_space,
         )
 
     # -- calling hooks -----------------------------------------------------------------------

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TaskrunError
-from .task import TaskSpecError, check_hyperparameters
+from .task import TaskSpecError, check_hyperparameters, check_search_space
 
-ENTRY_KEYS = {"plugin", "description", "default_model", "hyperparameters"}
+ENTRY_KEYS = {"plugin", "description", "default_model", "hyperparameters", "search_space"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class CatalogueEntry:
     description: str
     default_model: str | None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    search_space: dict[str, Any] = field(default_factory=dict)
 
 
 def registry_path() -> Path:
@@ -52,6 +53,7 @@ def load_catalogue(path: Path | None = None) -> dict[str, CatalogueEntry]:
             )
         try:
             hyper = check_hyperparameters(dict(entry.get("hyperparameters", {})), f"task {name!r}")
+            space = check_search_space(dict(entry.get("search_space", {})), f"task {name!r}")
         except TaskSpecError as exc:
             raise TaskrunError(f"{path}: {exc}") from None
         entries[name] = CatalogueEntry(
@@ -60,5 +62,6 @@ def load_catalogue(path: Path | None = None) -> dict[str, CatalogueEntry]:
             description=entry.get("description", ""),
             default_model=entry.get("default_model"),
             hyperparameters=hyper,
+            search_space=space,
         )
     return entries

@@ -340,13 +340,42 @@ def run_options(task: TaskSpec) -> list[click.Parameter]:
     return shared + own_options(task, shared)
 
 
+def tune_options(task: TaskSpec) -> list[click.Parameter]:
+    """Every option of `taskrun tune TASK`: the run's (fixed for every trial, except those searched)
+    and the search's own."""
+    params = [p for p in run_options(task) if p.name not in ("seeds", "print_config")]
+    for param in params:
+        if param.name == "output_dir" and isinstance(param, click.Option):
+            param.help = f"Where the trials, the study and the result go. [default: runs/tune-{task.name}-DATE-TIME]"
+    params.insert(
+        1,
+        click.Option(
+            ["--trials"],
+            type=click.IntRange(min=1),
+            default=10,
+            show_default=True,
+            help="How many trials to finish (those of an interrupted search, continued with --resume auto, count).",
+        ),
+    )
+    params.insert(
+        2,
+        click.Option(
+            ["--space"],
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="A TOML, YAML or JSON file: learning_rate = {low = 1e-5, high = 1e-4, log = true}, "
+            "batch_size = {choices = [16, 32]}, ... [default: the task's, else taskrun.search.DEFAULT_SPACE]",
+        ),
+    )
+    return params
+
+
 # -- config files ------------------------------------------------------------------------------
 
 
-def read_settings_file(path: Path, what: str = "--config") -> dict[str, Any]:
-    """A flat mapping from a TOML, YAML or JSON file (by extension), its keys in snake_case. A
-    file that cannot be read or parsed is a UsageError naming the file and, where the parser
-    says, the line and column."""
+def read_file_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The top-level mapping of a TOML, YAML or JSON file (by extension). A file that cannot be
+    read or parsed is a UsageError naming `what`, the file and, where the parser says, the line
+    and column."""
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml", ".json"):
         raise UsageError(f"{what} {path}: give a .toml, .yaml, .yml or .json file.")
@@ -362,13 +391,16 @@ def read_settings_file(path: Path, what: str = "--config") -> dict[str, Any]:
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise UsageError(f"{what} {path}: expected a mapping of option names to values at the top level.")
-    settings: dict[str, Any] = {}
-    for key, value in values.items():
-        name = str(key).strip().lstrip("-").replace("-", "_")
+        raise UsageError(f"{what} {path}: expected a mapping of names to values at the top level.")
+    return {str(key).strip().lstrip("-").replace("-", "_"): value for key, value in values.items()}
+
+
+def read_settings_file(path: Path, what: str = "--config") -> dict[str, Any]:
+    """A settings file: option names (long, snake_case or with dashes) to plain values."""
+    settings = read_file_mapping(path, what)
+    for key, value in settings.items():
         if isinstance(value, dict):
             raise UsageError(f"{what} {path}: {key}: expected a value, not a table of keys.")
-        settings[name] = value
     return settings
 
 
@@ -480,11 +512,12 @@ def config_from_values(task: TaskSpec, values: Mapping[str, Any], where_from: Ma
     """The RunConfig of resolved option values (the task's own options go to task_options)."""
     values = dict(values)
     own = {option.key: values.pop(option.key) for option in task.options}
-    for name in ("print_config", "seeds"):
+    for name in ("print_config", "seeds", "trials", "space"):
         values.pop(name, None)
     values["output_dir"] = values.get("output_dir") or default_output_dir(task.name)
     if values.get("class_weights") == "none":
         values["class_weights"] = None
+    values["report_to"] = tuple(name for name in values.get("report_to") or () if name != "none")
     return RunConfig(task=task.name, task_options=own, sources=dict(where_from), **values)
 
 

@@ -115,6 +115,45 @@ def check_hyperparameters(values: Mapping[str, Any], where: str) -> dict[str, An
     return checked
 
 
+def check_search_space(space: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    """Check a search space for `taskrun tune`: each key a hyperparameter, each value either
+    `{choices = [...]}` or `{low = A, high = B}` with optional `log = true` or `step = S`; every
+    value in range for its hyperparameter. Raises TaskSpecError naming `where` and the key."""
+    checked: dict[str, dict[str, Any]] = {}
+    for key, spec in space.items():
+        if key not in HYPERPARAMETERS:
+            raise TaskSpecError(
+                f"{where}: search space: unknown hyperparameter {key!r}{suggestion(key, tuple(HYPERPARAMETERS))}; "
+                f"the keys are {', '.join(HYPERPARAMETERS)}"
+            )
+        if not isinstance(spec, Mapping) or not (set(spec) <= {"choices", "low", "high", "log", "step"}):
+            raise TaskSpecError(
+                f"{where}: search space: {key} must be {{choices = [...]}} or {{low = A, high = B}} "
+                f"(with log = true or step = S), not {spec!r}"
+            )
+        if "choices" in spec:
+            choices = spec["choices"]
+            if set(spec) != {"choices"} or not isinstance(choices, (list, tuple)) or not choices:
+                raise TaskSpecError(f"{where}: search space: {key}: choices must be a non-empty list, alone")
+            checked[key] = {"choices": [check_hyperparameters({key: c}, where)[key] for c in choices]}
+            continue
+        if "low" not in spec or "high" not in spec:
+            raise TaskSpecError(f"{where}: search space: {key} needs low and high (or choices)")
+        if HYPERPARAMETERS[key][0] is bool:
+            raise TaskSpecError(f"{where}: search space: {key} is true or false: give choices = [true, false]")
+        low, high = (check_hyperparameters({key: spec[bound]}, where)[key] for bound in ("low", "high"))
+        if not low < high:
+            raise TaskSpecError(f"{where}: search space: {key}: low ({low}) must be below high ({high})")
+        if spec.get("log") and spec.get("step"):
+            raise TaskSpecError(f"{where}: search space: {key}: log and step cannot go together")
+        if "log" in spec and not isinstance(spec["log"], bool):
+            raise TaskSpecError(f"{where}: search space: {key}: log must be true or false")
+        if "step" in spec and (not isinstance(spec["step"], (int, float)) or spec["step"] <= 0):
+            raise TaskSpecError(f"{where}: search space: {key}: step must be a number above 0")
+        checked[key] = {"low": low, "high": high, **{k: spec[k] for k in ("log", "step") if k in spec}}
+    return checked
+
+
 def greater_is_better(metric: str) -> bool:
     """Whether a higher value of `metric` is better (losses and errors: lower is better)."""
     return not (metric in LOWER_IS_BETTER or metric.endswith("_loss") or metric.endswith("_error"))
@@ -162,6 +201,8 @@ class TaskSpec:
       come from the data).
     - `problem_type`: the task's default problem; `problem_types`: every problem it can run as,
       where there is a choice (the user picks with `--problem`; hooks read `config.problem_type`).
+    - `search_space`: what `taskrun tune` searches by default (`check_search_space`; empty: the
+      core's `taskrun.search.DEFAULT_SPACE`).
     - `default_model`, `hyperparameters`: the task's defaults (keys: `HYPERPARAMETERS`); for
       built-in tasks registry.toml fills them in.
     - `metrics`: the names of the metrics the task reports (empty: the core's defaults for the
@@ -183,6 +224,7 @@ class TaskSpec:
     labels: tuple[str, ...] | None = None
     default_model: str | None = None
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    search_space: Mapping[str, Any] = field(default_factory=dict)
     metrics: tuple[str, ...] = ()
     primary_metric: str | None = None
     greater_is_better: bool | None = None
@@ -222,6 +264,9 @@ class TaskSpec:
         if not isinstance(self.hyperparameters, Mapping):
             raise TaskSpecError(f"{where}: hyperparameters must be a dict, not {type(self.hyperparameters).__name__}")
         self._set("hyperparameters", ReadOnlyDict(check_hyperparameters(self.hyperparameters, where)))
+        if not isinstance(self.search_space, Mapping):
+            raise TaskSpecError(f"{where}: search_space must be a dict, not {type(self.search_space).__name__}")
+        self._set("search_space", ReadOnlyDict(check_search_space(self.search_space, where)))
         self._check_metrics(where)
         self._set("options", tuple(self.options))
         for option in self.options:

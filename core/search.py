@@ -1,0 +1,251 @@
+"""`taskrun tune TASK`: a hyperparameter search with Optuna, each trial a whole taskrun run.
+
+OUTPUT/ holds the study (study.db, SQLite), one run folder per trial (trial-0000/ ...), tune.json
+(every trial's settings, score and time, rewritten after each trial) and, at the end, best.toml:
+the best trial's settings as a config file, so that `taskrun run TASK --config OUTPUT/best.toml`
+trains it again. The tokenised data is shared between trials through taskrun's cache.
+
+A search killed at any moment continues with `--resume auto`: the trials already finished stay in
+the study, and the one that was running is run again with the same settings, from its newest
+complete checkpoint. Trials are asked for and told one at a time (Optuna's ask-and-tell), so that
+taskrun keeps its own checkpoints, resume and output folders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import OutputExistsError, TaskrunError, TrainingError, UsageError
+from .files import write_atomically, write_json
+from .manager import TaskrunPluginManager
+from .runner import RunResult, is_main_process, run
+from .scoring import expected_metric_names
+from .settings import read_file_mapping, settings_file_text
+from .task import RunConfig, TaskSpec, TaskSpecError, check_search_space, greater_is_better
+
+log = logging.getLogger("taskrun")
+
+# The search when neither --space nor the task's registry entry says otherwise: the settings that
+# matter most when fine-tuning a BERT-sized model (Devlin et al.'s grid, widened).
+DEFAULT_SPACE: dict[str, dict[str, Any]] = {
+    "learning_rate": {"low": 1e-5, "high": 2e-4, "log": True},
+    "batch_size": {"choices": [16, 32]},
+    "epochs": {"low": 2, "high": 5, "step": 1},
+    "warmup_ratio": {"low": 0.0, "high": 0.2},
+    "weight_decay": {"choices": [0.0, 0.01, 0.1]},
+}
+STUDY, SUMMARY, BEST = "study.db", "tune.json", "best.toml"
+STUDY_NAME = "taskrun"
+
+
+@dataclass
+class TuneResult:
+    """The search's folder, its summary (as in tune.json) and the best trial's run folder."""
+
+    output_dir: Path
+    summary: dict[str, Any]
+    best_run: Path | None
+
+
+def search_space(task: TaskSpec, space_file: Path | None) -> dict[str, dict[str, Any]]:
+    """--space FILE, else the task's (registry.toml can set it), else DEFAULT_SPACE."""
+    if space_file is None:
+        return dict(task.search_space) or DEFAULT_SPACE
+    try:
+        return check_search_space(read_file_mapping(space_file, "--space"), f"--space {space_file}")
+    except TaskSpecError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def check_search_folder(folder: Path, overwrite: bool, resume: str | None) -> None:
+    """A folder holding a search is continued with --resume auto or replaced with --overwrite;
+    one holding anything else is refused."""
+    if not folder.exists() or not any(folder.iterdir()):
+        return
+    if not (folder / STUDY).is_file():
+        raise OutputExistsError(
+            f"--output-dir {folder} holds files that are not a taskrun search.", hint="Choose another --output-dir."
+        )
+    if overwrite:
+        for entry in folder.iterdir():
+            if entry.name in (STUDY, SUMMARY, BEST) or entry.name.startswith("trial-"):
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    elif resume != "auto":
+        raise OutputExistsError(
+            f"--output-dir {folder} holds a search ({STUDY}).",
+            hint="Pass --resume auto to continue it, --overwrite to start again, or choose another --output-dir.",
+        )
+
+
+def direction(task: TaskSpec, chosen: str | None) -> bool:
+    """Whether the searched metric (--metric-for-best, else the primary) is better higher; the
+    name itself is checked by the first trial, before it trains."""
+    name, higher = task.primary(expected_metric_names(task, 2))
+    if chosen is None or chosen.removeprefix("eval_") == name:
+        return higher
+    return greater_is_better(chosen.removeprefix("eval_"))
+
+
+def tune(manager: TaskrunPluginManager, config: RunConfig, trials: int, space_file: Path | None = None) -> TuneResult:
+    """Run trials until `trials` have finished (those of an earlier, interrupted search count)."""
+    import optuna
+
+    task = manager.task(config.task)
+    space = search_space(task, space_file)
+    folder = Path(config.output_dir)
+    check_search_folder(folder, config.overwrite, config.resume)
+    folder.mkdir(parents=True, exist_ok=True)
+    higher = direction(task, config.metric_for_best)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=STUDY_NAME,
+        storage=f"sqlite:///{folder.resolve() / STUDY}",
+        direction="maximize" if higher else "minimize",
+        sampler=optuna.samplers.TPESampler(seed=config.seed),
+        load_if_exists=True,
+    )
+    requeue_interrupted(study)
+    distributions = {name: distribution(name, spec) for name, spec in space.items()}
+    started = time.monotonic()
+    while finished_trials(study) < trials:
+        trial = study.ask(distributions)
+        name = trial.user_attrs.get("resumes") or f"trial-{trial.number:04d}"
+        trial.set_user_attr("folder", name)
+        number = finished_trials(study) + 1
+        log.info(
+            "trial %d of %d (%s): %s", number, trials, name, ", ".join(f"{k} {v:g}" for k, v in trial.params.items())
+        )
+        trial_config = dataclasses.replace(
+            config,
+            **trial.params,
+            output_dir=folder / name,
+            resume="auto" if trial.user_attrs.get("resumes") else None,
+            overwrite=False,
+            sources={**config.sources, **dict.fromkeys(trial.params, f"tune ({name})")},
+        )
+        trial_started = time.monotonic()
+        try:
+            result = run(manager, trial_config)
+        except TrainingError as exc:  # a diverged trial is a result of the search, not its end
+            log.warning("%s failed: %s", name, exc.message)
+            trial.set_user_attr("error", exc.message)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        except TaskrunError:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        trial.set_user_attr("seconds", round(time.monotonic() - trial_started, 1))
+        study.tell(trial, objective_value(result))
+        if is_main_process():
+            write_json(folder / SUMMARY, summarise(study, task, higher, time.monotonic() - started))
+    summary = summarise(study, task, higher, time.monotonic() - started)
+    best = summary.get("best")
+    best_run = folder / best["folder"] if best else None
+    if is_main_process():
+        write_json(folder / SUMMARY, summary)
+        if best_run is not None:
+            write_best_settings(best_run, folder / BEST, task.name)
+    return TuneResult(folder, summary, best_run)
+
+
+def distribution(name: str, spec: dict[str, Any]) -> Any:
+    """The Optuna distribution of one search-space entry (integers for integer settings)."""
+    import optuna.distributions as d
+
+    from .task import HYPERPARAMETERS
+
+    if "choices" in spec:
+        return d.CategoricalDistribution(spec["choices"])
+    if HYPERPARAMETERS[name][0] is int:
+        return d.IntDistribution(
+            int(spec["low"]), int(spec["high"]), log=spec.get("log", False), step=int(spec.get("step", 1))
+        )
+    return d.FloatDistribution(spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step"))
+
+
+def objective_value(result: RunResult) -> float:
+    """The trial's score: the published model's value of the metric that picked it."""
+    best = result.metrics["best"]
+    value = best["value"] if best["value"] is not None else result.metrics["eval"].get(best["metric"])
+    return float(value)
+
+
+def requeue_interrupted(study: Any) -> None:
+    """Trials still marked running come from a search that was killed: mark them failed (not
+    counted) and queue their settings again, to continue in the same folder."""
+    from optuna.trial import TrialState
+
+    for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        folder = stale.user_attrs.get("folder", f"trial-{stale.number:04d}")
+        study.tell(stale.number, state=TrialState.FAIL)  # without an "error": interrupted
+        study.enqueue_trial(stale.params, user_attrs={"resumes": folder})
+        log.info("%s was interrupted: it runs again with the same settings, from its newest checkpoint", folder)
+
+
+def finished_trials(study: Any) -> int:
+    """Trials that ran to an end: complete, or failed in training (a diverged loss, recorded as
+    the trial's "error"); not those interrupted, which run again."""
+    from optuna.trial import TrialState
+
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+        if t.state == TrialState.COMPLETE or "error" in t.user_attrs
+    )
+
+
+def summarise(study: Any, task: TaskSpec, higher: bool, seconds: float) -> dict[str, Any]:
+    """tune.json: every trial (settings, score, state, time, folder) and the best one."""
+    rows = [
+        {
+            "number": t.number,
+            "folder": t.user_attrs.get("folder"),
+            "state": "interrupted" if t.state.name == "FAIL" and "error" not in t.user_attrs else t.state.name.lower(),
+            "params": t.params,
+            "value": t.value,
+            "seconds": t.user_attrs.get("seconds"),
+            **({"error": t.user_attrs["error"]} if "error" in t.user_attrs else {}),
+        }
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished()
+    ]
+    complete = [row for row in rows if row["state"] == "complete"]
+    best = (max if higher else min)(complete, key=lambda row: row["value"]) if complete else None
+    return {
+        "task": task.name,
+        "greater_is_better": higher,
+        "trials": rows,
+        "best": best,
+        "seconds": round(seconds, 1),
+    }
+
+
+def write_best_settings(run_folder: Path, path: Path, task: str) -> None:
+    """best.toml: the best trial's recorded settings, as a config file for `taskrun run`."""
+    options = json.loads((run_folder / "run_config.json").read_text(encoding="utf-8"))["options"]
+    write_atomically(path, settings_file_text(task, options))
+
+
+def summary_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """The table printed at the end: one row per trial, the best marked."""
+    names = list(dict.fromkeys(name for row in summary["trials"] for name in row["params"]))
+    best = (summary.get("best") or {}).get("number")
+    rows = [["TRIAL", *(name.upper() for name in names), "SCORE", "SECONDS", ""]]
+    for row in summary["trials"]:
+        rows.append(
+            [
+                row["folder"] or str(row["number"]),
+                *(f"{row['params'][n]:g}" if n in row["params"] else "" for n in names),
+                f"{row['value']:.4f}" if row["value"] is not None else row["state"],
+                f"{row['seconds']:.0f}" if row.get("seconds") is not None else "",
+                "best" if row["number"] == best else "",
+            ]
+        )
+    return rows

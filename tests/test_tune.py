@@ -1,0 +1,129 @@
+"""`taskrun tune`: Optuna trials as taskrun runs, the study in SQLite, best.toml that `taskrun run
+--config` reproduces, and a killed search that continues with --resume auto."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from test_resume import HELPER, write_reviews
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, taskrun_tiny_model) -> Path:
+    folder = tmp_path_factory.mktemp("tune")
+    write_reviews(folder)
+    shutil.copytree(taskrun_tiny_model, folder / "tiny")
+    (folder / "space.toml").write_text(
+        "learning_rate = { low = 1e-4, high = 1e-2, log = true }\nbatch_size = { choices = [8, 16] }\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def tune_args(workdir: Path, output: str, *extra: str) -> list[str]:
+    return [
+        "tune",
+        "custom-csv",
+        "--train",
+        str(workdir / "train.csv"),
+        "--validation",
+        str(workdir / "dev.csv"),
+        "--model",
+        str(workdir / "tiny"),
+        "--epochs",
+        "2",
+        "--precision",
+        "fp32",
+        "--no-pictures",
+        "--space",
+        str(workdir / "space.toml"),
+        "--output-dir",
+        str(workdir / output),
+        *extra,
+    ]
+
+
+def test_a_search_runs_its_trials_and_keeps_the_best_settings(cli, workdir):
+    result = cli(*tune_args(workdir, "search", "--trials", "3"))
+    assert result.exit_code == 0, result.output
+    out = workdir / "search"
+    summary = json.loads((out / "tune.json").read_text())
+    assert [row["state"] for row in summary["trials"]] == ["complete"] * 3
+    assert (out / "study.db").is_file()
+    for row in summary["trials"]:
+        record = json.loads((out / row["folder"] / "run_config.json").read_text())
+        assert record["learning_rate"] == row["params"]["learning_rate"]
+        assert record["batch_size"] == row["params"]["batch_size"]
+        assert record["options"]["learning_rate"]["source"] == f"tune ({row['folder']})"
+        assert record["epochs"] == 2.0  # fixed for every trial
+        metrics = json.loads((out / row["folder"] / "metrics.json").read_text())
+        assert row["value"] == metrics["best"]["value"]
+    best = max(summary["trials"], key=lambda row: row["value"])
+    assert summary["best"]["number"] == best["number"]
+    assert "tokenised data from the cache" in result.stderr  # trials after the first share it
+    # best.toml reproduces the best trial with `taskrun run --config`.
+    settings = tomllib.loads((out / "best.toml").read_text())
+    assert settings["learning_rate"] == best["params"]["learning_rate"] and settings["epochs"] == 2.0
+    again = cli("run", "custom-csv", "--config", out / "best.toml", "--print-config")
+    assert again.exit_code == 0, again.output
+    assert tomllib.loads(again.stdout) == settings
+    assert "TRIAL" in result.stdout and "best" in result.stdout
+
+
+def test_an_existing_search_needs_resume_or_overwrite(cli, workdir):
+    refused = cli(*tune_args(workdir, "search", "--trials", "3"))
+    assert refused.exit_code == 2 and "holds a search (study.db)" in refused.stderr
+    more = cli(*tune_args(workdir, "search", "--trials", "4", "--resume", "auto"))
+    assert more.exit_code == 0, more.output
+    assert len(json.loads((workdir / "search" / "tune.json").read_text())["trials"]) == 4
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lerning_rate = { low = 1e-5, high = 1e-4 }\n", "unknown hyperparameter 'lerning_rate'"),
+        ("learning_rate = { low = 1e-3, high = 1e-4 }\n", "learning_rate: low (0.001) must be below high (0.0001)"),
+        ("batch_size = { choices = [] }\n", "batch_size: choices must be a non-empty list"),
+        ("batch_size = { choices = [0, 8] }\n", "batch_size must be a whole number of at least 1, not 0"),
+    ],
+)
+def test_a_bad_search_space_names_the_file_and_the_entry(cli, workdir, tmp_path, text, message):
+    space = tmp_path / "space.toml"
+    space.write_text(text, encoding="utf-8")
+    result = cli(*tune_args(workdir, "bad", "--space", space))
+    assert result.exit_code == 2 and str(space) in result.stderr and message in result.stderr, result.stderr
+    assert not (workdir / "bad").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_the_interrupted_trial_from_its_checkpoint(workdir):
+    """Killed after the first trial's first checkpoint (step 6 of 12 at batch 8, or of 6 at 16):
+    --resume auto runs that trial again with the same settings in the same folder, continuing from
+    checkpoint-6 where it is there, and finishes the search."""
+    args = tune_args(workdir, "killed", "--trials", "2", "--space", str(workdir / "space-8.toml"))
+    (workdir / "space-8.toml").write_text(
+        "learning_rate = { low = 1e-4, high = 1e-2, log = true }\nbatch_size = { choices = [8] }\n",
+        encoding="utf-8",
+    )
+    common = {"cwd": workdir, "capture_output": True, "text": True, "timeout": 300}
+    killed = subprocess.run([sys.executable, str(HELPER), "saved", "6", *args], **common)
+    assert killed.returncode == -9, killed.stderr
+    resumed = subprocess.run([sys.executable, "-m", "taskrun", *args, "--resume", "auto"], **common)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "trial-0000 was interrupted: it runs again with the same settings" in resumed.stderr
+    assert "resuming from" in resumed.stderr and "checkpoint-6" in resumed.stderr
+    summary = json.loads((workdir / "killed" / "tune.json").read_text())
+    states = [(row["state"], row["folder"]) for row in summary["trials"]]
+    assert states[0] == ("interrupted", "trial-0000")
+    assert [s for s in states if s[0] == "complete"] == [("complete", "trial-0000"), ("complete", "trial-0002")]
+    first, again = (
+        summary["trials"][0],
+        next(r for r in summary["trials"] if r["number"] != 0 and r["folder"] == "trial-0000"),
+    )
+    assert first["params"] == again["params"]
