@@ -157,8 +157,8 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
             _expand(path, runs, problems)
     if problems:
         raise UsageError(
-            f"cannot compare: {len(problems)} of the folders given {'is' if len(problems) == 1 else 'are'} "
-            "not finished runs:\n  " + "\n  ".join(problems)
+            f"cannot compare: {len(problems)} of the folders given "
+            f"{'is not a finished run' if len(problems) == 1 else 'are not finished runs'}:\n  " + "\n  ".join(problems)
         )
     unique = list({run.folder: run for run in runs}.values())  # a folder given twice is compared once
     names = short_names([run.folder for run in unique])
