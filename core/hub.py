@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import socket
 from urllib.parse import urlparse
 
@@ -17,6 +18,14 @@ from .errors import HubUnavailableError
 
 PROBE_TIMEOUT_S = 3.0
 _TRUE = {"1", "on", "yes", "true"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def is_hub_id(name: str) -> bool:
+    """Whether `name` could be a Hub repository id (`name` or `owner/name`) rather than a local path:
+    a path-like name (`./x`, `/x`, `~/x`, `a/b/c`) that does not exist is reported as missing, not
+    sent to the Hub."""
+    return bool(_HUB_ID.match(name)) and not name.startswith((".", "/", "~"))
 
 
 def offline_mode() -> bool:
