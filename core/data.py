@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError, HubUnavailableError
-from .hub import is_hub_id, offline_mode, require_hub
+from .hub import is_hub_id, offline_constants, offline_mode, require_hub
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
 FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON Lines"}
@@ -457,7 +457,9 @@ def load_hub_dataset(path: str, name: str | None, instead: str):
     import datasets
 
     what = f"dataset {path!r}" + (f" ({name})" if name else "")
-    if not offline_mode():
+    if offline_mode():
+        offline_constants()  # else an HF_HUB_OFFLINE set after datasets was imported means 20 s of retries
+    else:
         require_hub(what, f"{instead} (A copy in the Hugging Face cache is used with HF_HUB_OFFLINE=1.)")
     try:
         return datasets.load_dataset(path, name)

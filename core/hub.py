@@ -36,10 +36,16 @@ def offline_mode() -> bool:
 def go_offline() -> None:
     """Offline mode for this process (--offline): the variables huggingface_hub, datasets and
     transformers read, set before they are imported, and their constants where they already are."""
-    import sys
-
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ[name] = "1"
+    offline_constants()
+
+
+def offline_constants() -> None:
+    """Offline mode in huggingface_hub and datasets where they are already imported: they read
+    HF_HUB_OFFLINE once, at import, and would miss a value set since (by --offline, a notebook)."""
+    import sys
+
     if "huggingface_hub.constants" in sys.modules:
         setattr(sys.modules["huggingface_hub.constants"], "HF_HUB_OFFLINE", True)
     if "datasets.config" in sys.modules:

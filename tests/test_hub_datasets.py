@@ -34,15 +34,16 @@ def _datasets_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def connections(monkeypatch):
-    """Every connection attempt fails and is recorded."""
+    """Every name lookup and connection attempt fails and is recorded."""
     attempts = []
 
-    def refuse(self, address, *args, **kwargs):
-        attempts.append(address)
+    def refuse(*args, **kwargs):
+        attempts.append(args)
         raise OSError("network unreachable (test)")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
     return attempts
 
 
@@ -337,6 +338,20 @@ def test_offline_uncached_name_fails_at_once_naming_it(cli, tiny_model, tmp_path
         load(manager, dataset="someone/not-cached-dataset")
     assert time.perf_counter() - started < 5  # measured: about 0.05 s; datasets' own retries take 20 s and more
     assert connections == [] and not (tmp_path / "run").exists()
+
+
+def test_offline_set_after_datasets_was_imported_still_fails_at_once(manager, connections, monkeypatch):
+    """HF_HUB_OFFLINE set in the process after datasets read it (a notebook): no 20-second retries."""
+    import datasets
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)  # as if imported before the variable was set
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    started = time.perf_counter()
+    with pytest.raises(HubUnavailableError, match="'someone/not-cached-dataset' is not in the local cache"):
+        load(manager, dataset="someone/not-cached-dataset")
+    assert time.perf_counter() - started < 5
+    assert datasets.config.HF_HUB_OFFLINE is True and connections == []
 
 
 def test_uncached_name_without_network_fails_after_one_probe(cli, tiny_model, tmp_path, monkeypatch):
