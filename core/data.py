@@ -2,7 +2,9 @@
 
 Plugins that read files should use `read_table`: every value comes back as the exact string in
 the file (no type is guessed), every row keeps its line number, and every problem becomes a
-`DataError` naming the file, line and column. Nothing here imports datasets at module level.
+`DataError` naming the file, line and column. A dataset (a Hub name or a local folder,
+`load_dataset_source`) becomes such a table split by split (`dataset_table`), so that one set of
+checks serves both. Nothing here imports datasets at module level.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError, HubUnavailableError
-from .hub import offline_mode, require_hub
+from .hub import is_hub_id, offline_constants, offline_mode, require_hub
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
 FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON Lines"}
@@ -68,15 +70,22 @@ MAGIC_NUMBERS = (
 
 @dataclass
 class Table:
-    """A file's rows as dicts of strings, each with the line it starts on (1-based)."""
+    """A file's rows as dicts of strings, each with the line it starts on (1-based); or a dataset
+    split's (`dataset_table`), `path` then naming the dataset and split, `lines` holding row
+    indexes (0-based, as `dataset[i]`) and `unit` "row"."""
 
-    path: Path
+    path: Path | str
     columns: list[str]
     rows: list[dict[str, str]]
     lines: list[int]
+    unit: str = "line"
 
     def column(self, name: str) -> list[str]:
         return [row[name] for row in self.rows]
+
+    def at(self, line: int) -> str:
+        """Where one row is, for a message: `train.csv:12` or `dataset 'x', split 'train', row 11`."""
+        return f"{self.path}:{line}" if self.unit == "line" else f"{self.path}, {self.unit} {line}"
 
 
 def detect_format(path: Path, fmt: str | None = None) -> str:
@@ -418,7 +427,7 @@ def number_column(table: Table, column: str, option: str) -> list[float]:
         except ValueError:
             number = math.nan
         if not math.isfinite(number):
-            bad.append(f"line {line}: {value!r}")
+            bad.append(f"{table.unit} {line}: {value!r}")
         numbers.append(number)
     if bad:
         shown = ", ".join(bad[:SHOWN_ROWS]) + (f" ... ({len(bad)} in all)" if len(bad) > SHOWN_ROWS else "")
@@ -448,18 +457,84 @@ def load_hub_dataset(path: str, name: str | None, instead: str):
     import datasets
 
     what = f"dataset {path!r}" + (f" ({name})" if name else "")
-    if not offline_mode():
+    if offline_mode():
+        offline_constants()  # else an HF_HUB_OFFLINE set after datasets was imported means 20 s of retries
+    else:
         require_hub(what, f"{instead} (A copy in the Hugging Face cache is used with HF_HUB_OFFLINE=1.)")
     try:
         return datasets.load_dataset(path, name)
     except Exception as exc:
-        if offline_mode():
+        # Offline, datasets answers an uncached name at once with a ConnectionError; anything else
+        # (a cached dataset without the config asked for, say) is the library's own message.
+        if offline_mode() and isinstance(exc, ConnectionError):
             raise HubUnavailableError(
                 f"{what} is not in the local cache and HF_HUB_OFFLINE is set.", hint=instead
             ) from exc
         raise DataError(
             f"cannot load {what} from the Hugging Face Hub: {type(exc).__name__}: {exc}", hint=instead
         ) from exc
+
+
+def load_dataset_source(source: str, name: str | None, option: str, instead: str):
+    """A `DatasetDict` for `source`: a local folder as `datasets.load_dataset(folder)` reads it
+    (data files such as `data/train-00000-of-00001.parquet` or `train.csv`, a README.md with
+    their configs), never touching the network; otherwise a Hub dataset name, through
+    `load_hub_dataset` (fast failure offline or without network). `name` is the config;
+    `option` the option that named `source`, for the messages."""
+    import datasets
+
+    path = Path(source).expanduser()
+    if not path.exists():
+        if not is_hub_id(source):
+            raise DataError(f"{option} {source}: no such folder, and not a Hugging Face Hub dataset name.")
+        return load_hub_dataset(source, name, instead)
+    if not path.is_dir():
+        raise DataError(
+            f"{option} {source}: a file, not a dataset folder or a Hub dataset name.",
+            hint="Pass a single data file with --train; a folder holds a dataset's files.",
+        )
+    what = f"dataset folder {source}" + (f" ({name})" if name else "")
+    try:
+        return datasets.load_dataset(str(path), name)
+    except Exception as exc:  # no data files, an unknown config, an unreadable file: the library says which
+        raise DataError(f"{option}: cannot load {what}: {type(exc).__name__}: {exc}") from exc
+
+
+def dataset_table(data: Any, where: str, columns: Sequence[str], list_delimiter: str = ";") -> Table:
+    """A dataset split as a `Table` of strings, so that it goes through the same checks as a file.
+
+    `where` names the split in messages (`dataset 'x', split 'train'`); rows are numbered from 0,
+    as `data[i]`. Only the `columns` that exist are read (`Table.columns` lists every column, so
+    `require_column` names them). Values become text as in JSON Lines: a `ClassLabel` id becomes
+    its name (-1, no label, becomes empty), a list (a `Sequence`, multi-label) its items joined by
+    `list_delimiter`, None empty, a number its JSON form."""
+    read = [c for c in dict.fromkeys(columns) if c in data.column_names]
+    values = data.select_columns(read).to_dict() if read else {}
+    for column in read:
+        names = class_names(data.features[column])
+        values[column] = [_cell_text(v, names, where, column, list_delimiter) for v in values[column]]
+    rows = [dict(zip(read, cells)) for cells in zip(*(values[c] for c in read))]
+    if not read:  # no column asked for exists: `require_column` says so
+        rows = [{} for _ in range(len(data))]
+    return Table(where, list(data.column_names), rows, list(range(len(data))), unit="row")
+
+
+def _cell_text(value: Any, names: list[str], where: str, column: str, delimiter: str) -> str:
+    if isinstance(value, list):
+        items = [_cell_text(v, names, where, column, delimiter) for v in value]
+        clash = next((item for item in items if delimiter in item), None)
+        if clash is not None:
+            raise DataError(
+                f"{where}: column {column!r} holds the label {clash!r}, which contains the delimiter {delimiter!r}.",
+                hint="Choose another delimiter with --label-delimiter.",
+            )
+        return delimiter.join(items)
+    if names and isinstance(value, int) and not isinstance(value, bool):
+        return names[value] if 0 <= value < len(names) else ""
+    try:
+        return _as_text(value)
+    except TypeError:  # dates, bytes: their own text
+        return str(value)
 
 
 def labelled_dataset(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import socket
 from urllib.parse import urlparse
 
@@ -17,6 +18,14 @@ from .errors import HubUnavailableError
 
 PROBE_TIMEOUT_S = 3.0
 _TRUE = {"1", "on", "yes", "true"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def is_hub_id(name: str) -> bool:
+    """Whether `name` could be a Hub repository id (`name` or `owner/name`) rather than a local path:
+    a path-like name (`./x`, `/x`, `~/x`, `a/b/c`) that does not exist is reported as missing, not
+    sent to the Hub."""
+    return bool(_HUB_ID.match(name)) and not name.startswith((".", "/", "~"))
 
 
 def offline_mode() -> bool:
@@ -27,10 +36,16 @@ def offline_mode() -> bool:
 def go_offline() -> None:
     """Offline mode for this process (--offline): the variables huggingface_hub, datasets and
     transformers read, set before they are imported, and their constants where they already are."""
-    import sys
-
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ[name] = "1"
+    offline_constants()
+
+
+def offline_constants() -> None:
+    """Offline mode in huggingface_hub and datasets where they are already imported: they read
+    HF_HUB_OFFLINE once, at import, and would miss a value set since (by --offline, a notebook)."""
+    import sys
+
     if "huggingface_hub.constants" in sys.modules:
         setattr(sys.modules["huggingface_hub.constants"], "HF_HUB_OFFLINE", True)
     if "datasets.config" in sys.modules:
