@@ -1,10 +1,23 @@
 """taskrun: fine-tune a pretrained Hugging Face model on a registered task, in one command.
 
+From Python: `taskrun.run`, `taskrun.run_seeds`, `taskrun.tune`, `taskrun.predict` and
+`taskrun.evaluate` (docs/api.md); they are imported on first use, so `import taskrun` stays light.
 Plugin authors need `hookimpl`, `TaskSpec` and `TaskOption` from here.
 """
+
+from typing import Any
 
 from .hookspecs import hookimpl
 from .task import Predictions, RunConfig, TaskOption, TaskSpec
 
 __version__ = "0.2.0"
-__all__ = ["hookimpl", "Predictions", "RunConfig", "TaskOption", "TaskSpec", "__version__"]
+API = ("run", "run_seeds", "tune", "predict", "evaluate")
+__all__ = ["hookimpl", "Predictions", "RunConfig", "TaskOption", "TaskSpec", "__version__", *API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'taskrun' has no attribute {name!r}")

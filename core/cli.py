@@ -6,25 +6,21 @@ shows the traceback); Ctrl-C exits with 130.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import click
 
 from . import __version__
-from .errors import PluginError, TaskrunError, UsageError
+from .errors import TaskrunError, UsageError
 from .manager import TaskrunPluginManager, build_manager
-from .precision import PRECISIONS
-from .task import HYPERPARAMETERS, RunConfig, TaskOption, TaskSpec
-
-RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
+from .settings import RUN_DEFAULTS, config_file_option, eval_options, run_options
+from .task import HYPERPARAMETERS, RunConfig, TaskSpec
 
 
 def _manager(ctx: click.Context) -> TaskrunPluginManager:
@@ -373,6 +369,9 @@ def predict_command(
         _prediction_table(outcome)
 
 
+predict_command.params.insert(0, config_file_option())
+
+
 def _prediction_table(outcome: Any) -> None:
     def short(text: str, width: int = 60) -> str:
         return text if len(text) <= width else text[: width - 1] + "…"
@@ -418,21 +417,6 @@ class RunGroup(TaskGroup):
     build = staticmethod(lambda task: _task_command(task))
 
 
-def _own_options(task: TaskSpec, taken: Sequence[click.Parameter]) -> list[click.Parameter]:
-    """The task's own options as click options (TaskOption checked their form); one that clashes
-    with taskrun's own is the plugin's error."""
-    names = {p.name for p in taken}
-    options: list[click.Parameter] = []
-    for option in task.options:
-        if option.key in names:
-            raise PluginError(
-                f"plugin {task.plugin!r}, task {task.name!r}: option {option.name} clashes with "
-                f"taskrun's own --{option.key.replace('_', '-')}."
-            )
-        options.append(_task_option(option))
-    return options
-
-
 @main.group("eval", cls=EvalGroup)
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
@@ -446,263 +430,44 @@ def eval_group(ctx: click.Context, run_dir: Path) -> None:
 
 
 def _eval_command(task: TaskSpec) -> click.Command:
-    params: list[click.Parameter] = [
-        click.Option(["--split"], type=click.Choice(["validation", "test"]), default="validation", show_default=True),
-        click.Option(
-            ["--batch-size"],
-            type=click.IntRange(min=1),
-            help="[default: the run's own evaluation batch size, so that its figures are reproduced]",
-        ),
-        click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help="Score the first N examples only."),
-        click.Option(
-            ["--output"], type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON."
-        ),
-    ]
-    if task.uses_data_dir:
-        params.append(
-            click.Option(
-                ["--data-dir"],
-                type=click.Path(path_type=Path),
-                help="Read the task's data from this local folder instead of the Hub.",
-            )
-        )
-    params += _own_options(task, params)
-    own_keys = [o.key for o in task.options]
-
     @click.pass_context
     @_handle_errors
-    def callback(ctx: click.Context, split: str, batch_size: int | None, output: Path | None, **values: Any) -> None:
-        from . import inference
+    def callback(ctx: click.Context, **values: Any) -> None:
+        from .api import evaluation
 
-        options = {"task_options": {key: values.pop(key) for key in own_keys}, **values}
-        run = inference.load_run(ctx.meta["taskrun.run_dir"])
-        metrics = inference.evaluate_run(_manager(ctx), run, task.name, split, options, batch_size)
-        if output:
-            inference.write_output(output, json.dumps(metrics, indent=2) + "\n")
+        run_dir = ctx.meta["taskrun.run_dir"]
+        metrics = evaluation(_manager(ctx), run_dir, task, values)
         scores = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-        click.echo(f"taskrun: {run.folder} on {task.name} {split} ({metrics['samples']:,} examples): {scores}")
+        click.echo(f"taskrun: {run_dir} on {task.name} {metrics['split']} ({metrics['samples']:,} examples): {scores}")
         for line in _per_class_lines(metrics.get("per_class", {})):
             click.echo(line)
 
-    return click.Command(task.name, params=params, callback=callback, help=f"Score a model on {task.name}.")
+    return click.Command(task.name, params=eval_options(task), callback=callback, help=f"Score a model on {task.name}.")
 
 
 # -- run ----------------------------------------------------------------------------------------
 
 
-def _shared_options(task: TaskSpec) -> list[click.Parameter]:
-    """The options every task has, with the task's own defaults."""
-    hyper = {**RUN_DEFAULTS, **task.hyperparameters}
-    options: list[click.Parameter] = [
-        click.Option(
-            ["--model"],
-            default=task.default_model,
-            required=task.default_model is None,
-            show_default=True,
-            help="A Hugging Face Hub id, a local model directory, or `embedded` (all-MiniLM-L6-v2, no network).",
-        ),
-        click.Option(
-            ["--output-dir"],
-            type=click.Path(path_type=Path),
-            default=None,
-            help=f"Where the model, metrics and settings go. [default: runs/{task.name}-DATE-TIME]",
-        ),
-        click.Option(["--overwrite"], is_flag=True, help="Replace a finished run in --output-dir."),
-        click.Option(
-            ["--epochs"], type=click.FloatRange(min=0, min_open=True), default=hyper["epochs"], show_default=True
-        ),
-        click.Option(
-            ["--learning-rate"],
-            type=click.FloatRange(min=0, min_open=True),
-            default=hyper["learning_rate"],
-            show_default=True,
-        ),
-        click.Option(["--batch-size"], type=click.IntRange(min=1), default=hyper["batch_size"], show_default=True),
-        click.Option(
-            ["--max-length"],
-            type=click.IntRange(min=8),
-            default=hyper["max_length"],
-            show_default=True,
-            help="Longer texts are truncated to this many tokens.",
-        ),
-        click.Option(["--seed"], type=int, default=hyper["seed"], show_default=True),
-        click.Option(
-            ["--warmup-ratio"],
-            type=click.FloatRange(0, 1, max_open=True),
-            default=hyper["warmup_ratio"],
-            show_default=True,
-            help="Share of the training steps with a rising learning rate.",
-        ),
-        click.Option(
-            ["--weight-decay"], type=click.FloatRange(min=0), default=hyper["weight_decay"], show_default=True
-        ),
-        click.Option(
-            ["--dropout"],
-            type=click.FloatRange(0, 1, max_open=True),
-            default=hyper["dropout"],
-            show_default=hyper["dropout"] is not None,
-            help="Set every dropout probability of the model (default: the model's own).",
-        ),
-        click.Option(
-            ["--freeze-embeddings/--train-embeddings"],
-            default=hyper["freeze_embeddings"],
-            show_default=True,
-            help="Keep the pretrained word embeddings fixed: faster, less memory; often no loss on small data.",
-        ),
-        click.Option(["--max-train-samples"], type=click.IntRange(min=1), help="Train on the first N examples only."),
-        click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help="Evaluate on the first N examples only."),
-        click.Option(
-            ["--precision"],
-            type=click.Choice(PRECISIONS),
-            default="auto",
-            show_default=True,
-            help="auto: bf16 where it measurably beats fp32 on this CPU or GPU, fp16 on older GPUs, else fp32.",
-        ),
-        click.Option(
-            ["--group-by-length/--no-group-by-length"],
-            default=True,
-            show_default=True,
-            help="Batch training examples of similar length together (less padding, faster).",
-        ),
-        click.Option(
-            ["--cache/--no-cache"],
-            default=True,
-            show_default=True,
-            help="Reuse the tokenised data of an earlier run on the same data, tokenizer and settings.",
-        ),
-        click.Option(
-            ["--pictures/--no-pictures"],
-            default=True,
-            show_default=True,
-            help="Draw the confusion matrix and the training curves (after the model is saved).",
-        ),
-        click.Option(
-            ["--save-every"],
-            default="epoch",
-            show_default=True,
-            callback=_save_every,
-            help="Checkpoint schedule: epoch, a number of steps, or none.",
-        ),
-        click.Option(
-            ["--keep-checkpoints"],
-            type=click.IntRange(min=1),
-            default=2,
-            show_default=True,
-            help="How many of the newest complete checkpoints to keep (the best one is kept too).",
-        ),
-        click.Option(
-            ["--resume"],
-            metavar="auto|CHECKPOINT",
-            help="Continue an interrupted run: auto takes the newest complete checkpoint in --output-dir.",
-        ),
-        click.Option(
-            ["--force-resume"],
-            is_flag=True,
-            help="Resume even if the checkpoint was trained on other data, another model or other labels.",
-        ),
-        click.Option(
-            ["--offline"],
-            is_flag=True,
-            expose_value=False,
-            is_eager=True,
-            callback=_go_offline,
-            help="Never touch the network (as HF_HUB_OFFLINE=1): only local and cached models and data.",
-        ),
-    ]
-    problems = task.problem_types or (task.problem_type,)
-    if len(problems) > 1:
-        options.append(
-            click.Option(
-                ["--problem", "problem_type"],
-                type=click.Choice(problems),
-                default=task.problem_type,
-                show_default=True,
-                help="Declare the problem: it is never guessed from the data.",
-            )
-        )
-    if "multi-label" in problems:
-        options.append(
-            click.Option(
-                ["--threshold"],
-                type=click.FloatRange(0, 1),
-                default=0.5,
-                show_default=True,
-                help="multi-label: a label is predicted where its probability reaches this.",
-            )
-        )
-    if "single-label" in problems:
-        options.append(
-            click.Option(
-                ["--class-weights"],
-                type=click.Choice(["none", "balanced"]),
-                default="none",
-                show_default=True,
-                help="balanced: weight the loss by inverse class frequency.",
-            )
-        )
-    if task.uses_data_dir:
-        options.append(
-            click.Option(
-                ["--data-dir"],
-                type=click.Path(path_type=Path),
-                help="Read the task's data from this local folder instead of the Hub.",
-            )
-        )
-    return options
-
-
-def _save_every(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """epoch, none (Trainer's "no") or a positive number of steps."""
-    if value in ("epoch", "none"):
-        return "no" if value == "none" else value
-    if value.isdigit() and int(value) > 0:
-        return value
-    raise click.BadParameter("must be epoch, none, or a number of steps", ctx=ctx, param=param)
-
-
-def _go_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value:
-        from .hub import go_offline
-
-        go_offline()
-
-
-def _task_option(option: TaskOption) -> click.Option:
-    kwargs: dict[str, Any] = {
-        "help": option.help,
-        "default": option.default,
-        "required": option.required,
-        "show_default": option.default is not None,
-    }
-    if option.type is bool:
-        return click.Option([f"{option.name}/--no-{option.name[2:]}"], **kwargs)
-    if isinstance(option.type, tuple):
-        kwargs["type"] = click.Choice(option.type)
-    elif option.type == "path":
-        kwargs["type"] = click.Path(path_type=Path)
-    else:
-        kwargs["type"] = option.type
-    return click.Option([option.name], **kwargs)
-
-
 def _task_command(task: TaskSpec) -> click.Command:
-    shared = _shared_options(task)
-    own = _own_options(task, shared)
-    own_keys = [o.key for o in task.options]
-
     @click.pass_context
     @_handle_errors
-    def callback(ctx: click.Context, **values: Any) -> None:
-        task_options = {key: values.pop(key) for key in own_keys}
-        output_dir = values.pop("output_dir") or Path("runs") / f"{task.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if values.get("class_weights") == "none":
-            values["class_weights"] = None
-        config = RunConfig(task=task.name, output_dir=output_dir, task_options=task_options, **values)
-        _run_and_report(_manager(ctx), config)
+    def callback(ctx: click.Context, print_config: bool, seeds: tuple[int, ...] | None, **values: Any) -> None:
+        from .settings import config_from_values, option_record, settings_file_text, sources
+
+        config = config_from_values(task, values, sources(ctx, task))
+        if print_config:
+            record = option_record(config)
+            if seeds:
+                record["seeds"] = {"value": list(seeds), "source": config.sources["seeds"]}
+            click.echo(settings_file_text(task.name, record), nl=False)
+            return
+        _run_and_report(_manager(ctx), config, seeds)
 
     data = f" Data: {task.data_source}" if task.data_source else ""
     help_text = f"{task.description}\n\nPlugin: {task.plugin}.{data}"
-    return click.Command(task.name, params=shared + own, callback=callback, help=help_text, short_help=task.description)
+    return click.Command(
+        task.name, params=run_options(task), callback=callback, help=help_text, short_help=task.description
+    )
 
 
 @main.group("run", cls=RunGroup)
@@ -713,20 +478,21 @@ def run_group() -> None:
     """
 
 
-def _run_and_report(manager: TaskrunPluginManager, config: RunConfig) -> None:
-    """Run, print the summary. SIGTERM (a scheduler's preemption) is handled as Ctrl-C: the
+def _run_and_report(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[int] | None = None) -> None:
+    """Run (once, or once per seed), print the summary. SIGTERM (a scheduler's preemption) is handled as Ctrl-C: the
     runner cleans up, complete checkpoints stay, and the message says how to continue."""
     import signal
 
     from .checkpoints import checkpoint_folder, complete_checkpoints
-    from .runner import run
+    from .runner import RunResult, is_main_process, run
+    from .seeds import run_seeds
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        result = run(manager, config)
+        outcome = run_seeds(manager, config, seeds) if seeds else run(manager, config)
     except KeyboardInterrupt:
         saved = complete_checkpoints(checkpoint_folder(config.output_dir), hashes=False)
         click.echo(
@@ -739,8 +505,26 @@ def _run_and_report(manager: TaskrunPluginManager, config: RunConfig) -> None:
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if result.main_process:
-        click.echo(summary(result.metrics, config, result.seconds))
+    if isinstance(outcome, RunResult):
+        if outcome.main_process:
+            click.echo(summary(outcome.metrics, config, outcome.seconds))
+    elif is_main_process():
+        _seeds_summary(outcome)
+
+
+def _seeds_summary(outcome: Any) -> None:
+    """The table after --seeds: each metric's mean ± standard deviation and each seed's value."""
+    from .seeds import SUMMARY, summary_table
+
+    minutes, secs = divmod(int(round(outcome.summary["total_seconds"])), 60)
+    seeds = ", ".join(map(str, outcome.summary["seeds"]))
+    click.echo(f"\ntaskrun: {outcome.summary['task']}, seeds {seeds}, finished in {minutes}m {secs:02d}s")
+    _table(*_split(summary_table(outcome.summary)))
+    click.echo(f"  output   {outcome.output_dir}/ (seed-N/ runs, {SUMMARY})")
+
+
+def _split(rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    return rows[0], rows[1:]
 
 
 def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:

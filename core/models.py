@@ -10,6 +10,7 @@ from .errors import ModelSourceError
 from .hub import require_hub
 
 EMBEDDED = "embedded"
+EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what the embedded model is, on the Hub
 OFFLINE_CHOICES = "Pass --model embedded (all-MiniLM-L6-v2, shipped with taskrun) or a local model directory."
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 

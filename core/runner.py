@@ -49,11 +49,21 @@ from .outputs import (
     write_failure,
 )
 from .precision import resolve_precision
-from .scoring import class_figures, merged_metrics, postprocess, primary_metric
+from .scoring import (
+    best_evaluation,
+    best_metric,
+    class_figures,
+    evaluation_history,
+    merged_metrics,
+    postprocess,
+    primary_metric,
+)
 from .splits import align_labels, check_classes, class_counts, drop_truncation_marks, load_data
 from .task import RunConfig, TaskSpec
+from .tracking import check_report_to, tracking_setup
 
 log = logging.getLogger("taskrun")
+TRACKING_LOGS = "logs"  # the trackers' local files: in the checkpoints folder while training, then in the run
 
 
 @dataclass
@@ -82,7 +92,13 @@ def resolve(manager: TaskrunPluginManager, config: RunConfig) -> tuple[TaskSpec,
         raise UsageError(f"--class-weights applies to single-label classification, not {problem}.")
     if config.force_resume and not config.resume:
         raise UsageError("--force-resume only applies with --resume auto or --resume CHECKPOINT.")
-    return dataclasses.replace(task, problem_type=problem), dataclasses.replace(config, problem_type=problem)
+    if config.save_every == "no" and (config.early_stopping or config.metric_for_best):
+        log.warning("--save-every none keeps no checkpoint to restore the best model from: the last one is published")
+    report_to = check_report_to(config.report_to)
+    return (
+        dataclasses.replace(task, problem_type=problem),
+        dataclasses.replace(config, problem_type=problem, report_to=report_to),
+    )
 
 
 def load_tokenizer(config: RunConfig) -> tuple[Any, RunConfig]:
@@ -134,6 +150,7 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         balanced_loss,
         check_finite_model,
         log_progress_to_stderr,
+        run_callbacks,
         training_arguments,
     )
 
@@ -157,13 +174,15 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     counts = class_counts(task, dataset["train"], label_names) if label_names else []
     if counts:
         check_classes(task, counts, label_names)
+    best = best_metric(task, config.metric_for_best, len(label_names))
     tokenizer, config = load_tokenizer(config)
     data_id = data_digest(dataset)
     precision = resolve_precision(config.precision)  # imports torch: after every check that can fail fast
     # Made before tokenising: it sets up the process group of a distributed launch, so that the
     # local main process tokenises (and fills the cache) while the others wait, then load its entry.
     checkpoints = checkpoint_folder(config.output_dir)
-    args = training_arguments(config, precision, checkpoints, len(dataset["train"]))
+    report_to, tracker_callbacks = tracking_setup(config.report_to, checkpoints / TRACKING_LOGS)
+    args = training_arguments(config, precision, checkpoints, len(dataset["train"]), best, report_to)
     with args.main_process_first(desc="tokenising"):
         tokenized = cached_preprocess(manager, task, config, dataset, tokenizer, data_id)
     tokenized, truncated = drop_truncation_marks(tokenized, config)
@@ -195,7 +214,10 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
             data_collator=attributed(collator, collator_plugin, "taskrun_data_collator", task),
             compute_metrics=metric_function(manager, task, config, label_names),
             compute_loss_func=balanced_loss(counts) if config.class_weights == "balanced" else None,
-            callbacks=[ManifestCallback(identity, config.keep_checkpoints, score_function(task))],
+            callbacks=[
+                ManifestCallback(identity, config.keep_checkpoints, score_function(*best)),
+                *run_callbacks(config, tracker_callbacks),
+            ],
         )
         trainer.model_plugin, trainer.task = model_plugin, task
         log_progress_to_stderr(trainer)
@@ -207,6 +229,7 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         trainer.save_model(str(staging))  # every process calls it; rank 0 writes (a sharded save: each its part)
 
         metrics = run_metrics(task, config, tokenized, train_output, final, label_names, counts, truncated)
+        metrics.update(best_record(trainer.state, args, best, config))
         if unseen.get("validation"):
             metrics["eval"]["rows_with_unseen_labels"] = unseen["validation"]
         metrics["eval"].update(
@@ -221,6 +244,8 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
 
         text_inputs = [c for c in task.text_columns if c in dataset["train"].column_names]
         write_record(staging, task, config, metrics, precision, label_names, text_inputs)
+        if (checkpoints / TRACKING_LOGS).is_dir():  # the trackers' files (TensorBoard) go with the run
+            shutil.move(checkpoints / TRACKING_LOGS, staging / TRACKING_LOGS)
         publish(staging, config.output_dir)
     except BaseException as exc:
         if main:
@@ -300,15 +325,35 @@ def resume_point(config: RunConfig, identity: dict[str, Any]) -> Checkpoint | No
     return checkpoint
 
 
-def score_function(task: TaskSpec):
-    """How a checkpoint's evaluation is scored for "best": the task's primary metric and its
-    direction (without metrics: the validation loss, lower is better)."""
+def score_function(name: str, higher: bool):
+    """How a checkpoint's evaluation is scored for "best" (kept by the rotation): the metric that
+    picks the published model and its direction."""
 
     def score(evaluation: dict[str, float]) -> dict[str, Any]:
-        name, higher = primary_metric(task, [k.removeprefix("eval_") for k in evaluation if k.startswith("eval_")])
         return {"name": name, "value": evaluation.get(f"eval_{name}"), "greater_is_better": higher}
 
     return score
+
+
+def best_record(state: Any, args: Any, best: tuple[str, bool], config: RunConfig) -> dict[str, Any]:
+    """metrics.json's account of the model kept: which evaluation was best by which metric,
+    whether that model or the last one was published, whether training stopped early, and
+    every evaluation during training."""
+    name, higher = best
+    chosen = best_evaluation(state.log_history, name, higher)
+    restored = bool(args.load_best_model_at_end and chosen is not None and state.best_model_checkpoint)
+    return {
+        "best": {
+            "metric": name,
+            "greater_is_better": higher,
+            "value": chosen.get(f"eval_{name}") if chosen else None,
+            "step": chosen["step"] if chosen else None,
+            "epoch": chosen.get("epoch") if chosen else None,
+            "published": "best" if restored else "last",
+        },
+        "stopped_early": bool(config.early_stopping) and state.global_step < state.max_steps,
+        "eval_history": evaluation_history(state.log_history),
+    }
 
 
 def add_resume_hint(error: TaskrunError, output_dir: Path) -> None:

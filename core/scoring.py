@@ -11,11 +11,21 @@ from typing import Any
 
 import numpy as np
 
-from .errors import PluginError
+from .errors import PluginError, UsageError
 from .manager import TaskrunPluginManager
 from .task import Predictions, RunConfig, TaskSpec
 
-NOT_SCORES = {"split", "samples", "runtime", "samples_per_second", "steps_per_second", "epoch", "model", "task"}
+NOT_SCORES = {
+    "rows_with_unseen_labels",
+    "split",
+    "samples",
+    "runtime",
+    "samples_per_second",
+    "steps_per_second",
+    "epoch",
+    "model",
+    "task",
+}
 
 
 def first_logits(predictions: Any) -> np.ndarray:
@@ -92,6 +102,60 @@ def scores_of(evaluation: dict[str, Any]) -> dict[str, float]:
 
 
 def primary_metric(task: TaskSpec, reported: list[str]) -> tuple[str, bool]:
-    """The metric that picks the best checkpoint and is plotted, and whether higher is better
+    """The task's headline metric, plotted and shown first, and whether higher is better
     (without metrics: the validation loss, lower is better)."""
     return task.primary([name for name in reported if name != "loss"] or ["loss"])
+
+
+def expected_metric_names(task: TaskSpec, num_labels: int) -> list[str]:
+    """The metrics a run of `task` reports, known before it runs: the problem type's defaults and
+    the ones the task declares (a plugin's undeclared extras are known only once reported)."""
+    from .metrics import default_metric_names
+
+    names = list(default_metric_names(str(task.problem_type), num_labels))
+    return names + [name for name in task.metrics if name not in names]
+
+
+def best_metric(task: TaskSpec, chosen: str | None, num_labels: int) -> tuple[str, bool]:
+    """The metric that picks the published model and stops early (--metric-for-best, else the
+    primary metric), and whether higher is better. A name the task does not report is refused
+    before training, not at the first evaluation."""
+    from .task import greater_is_better, suggestion
+
+    names = expected_metric_names(task, num_labels)
+    primary = primary_metric(task, names)
+    if chosen is None:
+        return primary
+    name = chosen.removeprefix("eval_")
+    if name not in [*names, "loss"]:
+        raise UsageError(
+            f"--metric-for-best {chosen}: task {task.name!r} does not report it{suggestion(name, [*names, 'loss'])}; "
+            f"it reports {', '.join(names)} and loss."
+        )
+    return (name, primary[1]) if name == primary[0] else (name, greater_is_better(name))
+
+
+def best_evaluation(history: list[dict[str, Any]], metric: str, higher: bool) -> dict[str, Any] | None:
+    """The first evaluation in Trainer's log history with the best `metric`: the one Trainer
+    restores at the end (a later tie is no improvement, as for Trainer and early stopping)."""
+    best = None
+    for entry in history:
+        value = entry.get(f"eval_{metric}")
+        if value is None:
+            continue
+        if best is None or (value > best[f"eval_{metric}"] if higher else value < best[f"eval_{metric}"]):
+            best = entry
+    return best
+
+
+def evaluation_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every evaluation during training, in order: step, epoch and the metrics (no timings)."""
+    return [
+        {"step": entry["step"], "epoch": entry.get("epoch"), **scores_of(_without_prefix(entry))}
+        for entry in history
+        if "eval_loss" in entry
+    ]
+
+
+def _without_prefix(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k.removeprefix("eval_"): v for k, v in entry.items() if k.startswith("eval_")}

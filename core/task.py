@@ -312,14 +312,20 @@ class RunConfig:
     problem_type: str | None = None  # the problem this run solves; None until resolved: the task's default
     threshold: float = 0.5  # multi-label: a label is predicted where its probability reaches this
     class_weights: str | None = None  # "balanced": weight the loss by inverse class frequency
+    early_stopping: int | None = None  # stop after this many evaluations without improvement
+    metric_for_best: str | None = None  # the metric that picks the published model; None: the task's primary
+    report_to: tuple[str, ...] = ()  # Trainer integrations (tensorboard, mlflow, ...) the run logs to
     task_options: Mapping[str, Any] = field(default_factory=dict)
     model_path: str | None = None  # where the model is loaded from, resolved by the runner
+    sources: Mapping[str, str] = field(default_factory=dict)  # where each option's value came from
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_dir", Path(self.output_dir))
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "task_options", ReadOnlyDict(self.task_options))
+        object.__setattr__(self, "report_to", tuple(self.report_to))
+        object.__setattr__(self, "sources", ReadOnlyDict(self.sources))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, saved as run_config.json."""

@@ -154,17 +154,35 @@ def log_progress_to_stderr(trainer: Trainer) -> None:
     trainer.add_callback(StderrProgress)
 
 
-def training_arguments(config: RunConfig, precision: str, checkpoints: Path, train_size: int) -> TrainingArguments:
-    """Trainer's arguments for a run: schedule, precision, checkpoints; no reporting integrations."""
+def training_arguments(
+    config: RunConfig,
+    precision: str,
+    checkpoints: Path,
+    train_size: int,
+    best: tuple[str, bool],
+    report_to: list[str],
+) -> TrainingArguments:
+    """Trainer's arguments for a run: schedule, precision, checkpoints, the metric `best` (name,
+    higher is better) that picks the published model, and the trackers to report to.
+
+    Each checkpoint is evaluated (a step schedule evaluates at the same steps), so that the best
+    one can be restored at the end: that needs checkpoints, so with --save-every none the last
+    model is the result."""
     import torch
 
     steps_per_epoch = max(1, math.ceil(train_size / config.batch_size))
     total_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
-    save = (
-        {"save_strategy": config.save_every}
+    schedule: dict[str, Any] = (
+        {"eval_strategy": "epoch", "save_strategy": config.save_every}
         if config.save_every in ("epoch", "no")
-        else {"save_strategy": "steps", "save_steps": int(config.save_every)}
+        else {
+            "eval_strategy": "steps",
+            "eval_steps": int(config.save_every),
+            "save_strategy": "steps",
+            "save_steps": int(config.save_every),
+        }
     )
+    metric, higher = best
     return TrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=config.epochs,
@@ -174,17 +192,29 @@ def training_arguments(config: RunConfig, precision: str, checkpoints: Path, tra
         warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps
         weight_decay=config.weight_decay,
         seed=config.seed,
-        eval_strategy="epoch",
-        **save,  # rotation is taskrun's (ManifestCallback): Trainer's could delete the last complete one
+        **schedule,  # rotation is taskrun's (ManifestCallback): Trainer's could delete the last complete one
+        load_best_model_at_end=config.save_every != "no",
+        metric_for_best_model=metric,
+        greater_is_better=higher,
+        # The early-stopping patience count is saved in each checkpoint; this restores it on --resume.
+        restore_callback_states_from_checkpoint=True,
         logging_strategy="steps",
         logging_steps=max(1, total_steps // 10),
-        report_to="none",
+        report_to=report_to or "none",
         disable_tqdm=False,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=not torch.cuda.is_available(),
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
     )
+
+
+def run_callbacks(config: RunConfig, tracker_callbacks: list[Any]) -> list[Any]:
+    """Early stopping (--early-stopping N) and the trackers' callbacks."""
+    from transformers import EarlyStoppingCallback
+
+    stopping = [EarlyStoppingCallback(early_stopping_patience=config.early_stopping)] if config.early_stopping else []
+    return stopping + tracker_callbacks
 
 
 def balanced_loss(counts: list[int]) -> Callable[..., Any]:

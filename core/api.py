@@ -1,0 +1,135 @@
+"""taskrun from Python: `taskrun.run`, `taskrun.run_seeds`, `taskrun.predict`, `taskrun.evaluate`.
+
+The same options as the command line, as keyword arguments in snake_case (`learning_rate=3e-5`,
+`text_column="review"`), checked the same way; a `config=` file supplies defaults as `--config`
+does. Errors are taskrun's exceptions (`taskrun.errors`), never an exit. Each call builds what it
+needs and leaves nothing behind, so calls can follow each other in one process.
+
+    import taskrun
+    result = taskrun.run("mrpc", model="embedded", data_dir="glue/MRPC", epochs=3)
+    taskrun.predict(result.output_dir, [("The cat sat.", "A cat was sitting.")])
+    taskrun.evaluate(result.output_dir, "mrpc", data_dir="glue/MRPC")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from .errors import UsageError
+from .manager import TaskrunPluginManager, build_manager
+from .runner import RunResult
+from .seeds import SeedsResult
+from .settings import config_from_values, eval_options, resolve_options, run_options, sources
+from .task import RunConfig, TaskSpec
+
+
+def run(
+    task: str,
+    *,
+    config: str | Path | None = None,
+    manager: TaskrunPluginManager | None = None,
+    **options: Any,
+) -> RunResult:
+    """Fine-tune and evaluate `task` with `options` (the long options of `taskrun run TASK`, in
+    snake_case); returns where the model is and its metrics. `config` is a settings file whose
+    values the keyword arguments override. Raises a `taskrun.errors.TaskrunError` subclass."""
+    from .runner import run as run_task
+
+    manager = manager or build_manager()
+    if options.get("seeds"):
+        raise UsageError("taskrun.run() trains one model: call taskrun.run_seeds(task, seeds, ...) for several seeds.")
+    return run_task(manager, run_config(manager, task, config, options))
+
+
+def run_seeds(
+    task: str,
+    seeds: Sequence[int],
+    *,
+    config: str | Path | None = None,
+    manager: TaskrunPluginManager | None = None,
+    **options: Any,
+) -> SeedsResult:
+    """`run` once per seed into OUTPUT/seed-N/, and the summary (mean, standard deviation) that
+    OUTPUT/summary.json holds."""
+    from .seeds import run_seeds as run_each
+
+    manager = manager or build_manager()
+    return run_each(manager, run_config(manager, task, config, options), list(seeds))
+
+
+def run_config(
+    manager: TaskrunPluginManager, task: str, config: str | Path | None, options: dict[str, Any]
+) -> RunConfig:
+    """The RunConfig of keyword options over a settings file over the task's and core defaults,
+    checked as the command line checks them, with the source of each value."""
+    spec = manager.task(task)
+    values, ctx = resolve_options(spec.name, run_options(spec), options, config, f"taskrun.run({task!r})")
+    return config_from_values(spec, values, sources(ctx, spec, options))
+
+
+def predict(
+    run_dir: str | Path,
+    texts: Sequence[str] | Sequence[tuple[str, str]],
+    *,
+    batch_size: int = 32,
+    all_scores: bool = False,
+    precision: Literal["run", "fp32", "bf16"] = "run",
+    manager: TaskrunPluginManager | None = None,
+) -> list[dict[str, Any]]:
+    """Label `texts` with a finished run's model: one dict per text, with `label` and `score` (the
+    label's probability; `score_LABEL` for every label with `all_scores`), or `value` for a
+    regression model. A pair model takes (text, text_pair) tuples. An empty text gets no label."""
+    from . import inference
+
+    loaded = inference.load_run(Path(run_dir))
+    if loaded.pair:
+        if not all(isinstance(t, (tuple, list)) and len(t) == 2 for t in texts):
+            raise UsageError(f"{run_dir} is a pair model: give (text, text_pair) tuples.")
+        rows = [{"text": str(pair[0]), "text_pair": str(pair[1])} for pair in texts]
+        inputs = inference.PredictInput(rows, [r["text"] for r in rows], [r["text_pair"] for r in rows], [])
+    else:
+        if not all(isinstance(t, str) for t in texts):
+            raise UsageError(f"{run_dir} takes single texts: give a list of strings.")
+        rows = [{"text": str(t)} for t in texts]
+        inputs = inference.PredictInput(rows, [r["text"] for r in rows], None, [])
+    if not rows:
+        return []
+    inputs.origin = [f"text {n}" for n in range(1, len(rows) + 1)]
+    outcome = inference.predict(
+        manager or build_manager(), loaded, inputs, batch_size, all_scores, None if precision == "run" else precision
+    )
+    return outcome.rows
+
+
+def evaluate(
+    run_dir: str | Path,
+    task: str,
+    *,
+    config: str | Path | None = None,
+    manager: TaskrunPluginManager | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Score a finished run's model on `task`'s validation split (labels matched by name); returns
+    the metrics `taskrun eval` prints. `options` are those of `taskrun eval RUN_DIR TASK`:
+    split="test", batch_size, max_eval_samples, data_dir, output, and the task's own
+    (custom-csv's validation=..., text_column=...)."""
+    manager = manager or build_manager()
+    spec = manager.task(task)
+    values, _ = resolve_options(spec.name, eval_options(spec), options, config, f"taskrun.evaluate({task!r})")
+    return evaluation(manager, Path(run_dir), spec, values)
+
+
+def evaluation(manager: TaskrunPluginManager, run_dir: Path, task: TaskSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """`taskrun eval`'s work, for the command and the API: score, and write --output if asked."""
+    import json
+
+    from . import inference
+
+    values = dict(values)
+    split, batch_size, output = values.pop("split"), values.pop("batch_size"), values.pop("output")
+    options = {"task_options": {option.key: values.pop(option.key) for option in task.options}, **values}
+    metrics = inference.evaluate_run(manager, inference.load_run(run_dir), task.name, split, options, batch_size)
+    if output:
+        inference.write_output(output, json.dumps(metrics, indent=2) + "\n")
+    return metrics

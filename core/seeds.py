@@ -1,0 +1,135 @@
+"""Several seeds of one run: `--seeds 13,42,87` trains once per seed into OUTPUT/seed-N/ and
+writes OUTPUT/summary.json with the mean, standard deviation and each run's value per metric.
+
+A dev set of a few hundred examples is noisy: the spread over seeds says how much a difference
+between two settings means. Each seed is a whole run (its own lock, checkpoints and record); with
+`--resume auto` the seeds already finished are kept and an interrupted one continues.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import UsageError
+from .files import write_json
+from .manager import TaskrunPluginManager
+from .outputs import RUN_MARKER, check_output_dir
+from .runner import RunResult, is_main_process, run
+from .scoring import scores_of
+from .settings import option_record
+from .task import RunConfig
+
+log = logging.getLogger("taskrun")
+SUMMARY = "summary.json"
+
+
+@dataclass
+class SeedsResult:
+    """The runs of each seed and their summary (as in OUTPUT/summary.json)."""
+
+    output_dir: Path
+    runs: dict[int, RunResult]
+    summary: dict[str, Any]
+
+
+def seed_folder(output_dir: Path, seed: int) -> Path:
+    return Path(output_dir) / f"seed-{seed}"
+
+
+def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[int]) -> SeedsResult:
+    """Train `config` once per seed, then summarise. Every seed's output folder is checked before
+    the first trains, so that a clash is found at once, not after an hour."""
+    if not seeds:
+        raise UsageError("--seeds: give at least one seed.")
+    repeated = sorted({seed for seed in seeds if list(seeds).count(seed) > 1})
+    if repeated:
+        raise UsageError(f"--seeds: {', '.join(map(str, repeated))} given more than once.")
+    started = time.monotonic()
+    plans = {
+        seed: dataclasses.replace(
+            config,
+            seed=seed,
+            output_dir=seed_folder(config.output_dir, seed),
+            sources={**config.sources, "seed": "--seeds"},
+        )
+        for seed in seeds
+    }
+    kept = {seed for seed, plan in plans.items() if plan.resume and not plan.overwrite and _finished(plan.output_dir)}
+    for seed, plan in plans.items():
+        if seed not in kept:
+            check_output_dir(plan.output_dir, plan.overwrite, plan.resume)
+    results: dict[int, RunResult] = {}
+    for number, (seed, plan) in enumerate(plans.items(), start=1):
+        if seed in kept:
+            log.info("seed %d (%d of %d): finished before, kept (%s)", seed, number, len(plans), plan.output_dir)
+            results[seed] = _finished_result(plan.output_dir)
+            continue
+        log.info("seed %d (%d of %d) -> %s", seed, number, len(plans), plan.output_dir)
+        results[seed] = run(manager, plan)
+    summary = summarise(config, results, time.monotonic() - started)
+    if is_main_process():
+        write_json(Path(config.output_dir) / SUMMARY, summary)
+    return SeedsResult(Path(config.output_dir), results, summary)
+
+
+def _finished(folder: Path) -> bool:
+    return (folder / RUN_MARKER).is_file() and (folder / "metrics.json").is_file()
+
+
+def _finished_result(folder: Path) -> RunResult:
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    return RunResult(folder, metrics, float(metrics.get("seconds", 0.0)))
+
+
+def summarise(config: RunConfig, results: dict[int, RunResult], seconds: float) -> dict[str, Any]:
+    """Per metric: mean, sample standard deviation (n - 1; 0 for one seed), min, max and each
+    seed's value; the primary metric first."""
+    first = next(iter(results.values())).metrics
+    primary = first.get("primary_metric", {}).get("name")
+    per_seed = {seed: scores_of(result.metrics["eval"]) for seed, result in results.items()}
+    names = list(dict.fromkeys(name for scores in per_seed.values() for name in scores))
+    names.sort(key=lambda name: (name != primary, name == "loss"))
+    metrics = {}
+    for name in names:
+        values = {seed: scores[name] for seed, scores in per_seed.items() if name in scores}
+        numbers = list(values.values())
+        metrics[name] = {
+            "mean": statistics.fmean(numbers),
+            "std": statistics.stdev(numbers) if len(numbers) > 1 else 0.0,
+            "min": min(numbers),
+            "max": max(numbers),
+            "runs": {str(seed): value for seed, value in values.items()},
+        }
+    settings = {k: v for k, v in option_record(config).items() if k not in ("seed", "output_dir")}
+    return {
+        "task": first.get("task"),
+        "seeds": list(results),
+        "primary_metric": first.get("primary_metric"),
+        "metrics": metrics,
+        "runs": {str(seed): result.output_dir.name for seed, result in results.items()},
+        "seconds": {str(seed): round(result.seconds, 1) for seed, result in results.items()},
+        "total_seconds": round(seconds, 1),
+        "settings": settings,
+    }
+
+
+def summary_table(summary: dict[str, Any]) -> list[list[str]]:
+    """The rows of the table printed after the seeds: metric, mean ± std, then each seed."""
+    seeds = [str(seed) for seed in summary["seeds"]]
+    rows = [["METRIC", "MEAN ± STD", *(f"SEED {seed}" for seed in seeds)]]
+    for name, figures in summary["metrics"].items():
+        rows.append(
+            [
+                name,
+                f"{figures['mean']:.4f} ± {figures['std']:.4f}",
+                *(f"{figures['runs'][seed]:.4f}" if seed in figures["runs"] else "" for seed in seeds),
+            ]
+        )
+    return rows
