@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import json
+import signal
 import subprocess
 import sys
 import tomllib
@@ -20,6 +22,7 @@ from taskrun.errors import UsageError
 from taskrun.tracking import TRACKERS, check_report_to, tracking_setup
 
 ROOT = Path(__file__).resolve().parents[1]
+KILLED_TASKRUN = Path(__file__).parent / "helpers" / "killed_taskrun.py"
 real_find_spec = importlib.util.find_spec
 # Each tracker's environment variables, cleared for every test so the machine's own settings do not count.
 TRACKER_VARIABLES = (
@@ -254,3 +257,102 @@ def test_tensorboard_is_taskruns_callback_and_the_others_go_to_trainer(tmp_path)
     assert not log_dir.exists()  # written when training begins, by rank 0 only
     assert tracking_setup(("mlflow",), log_dir) == (["mlflow"], [])
     assert tracking_setup((), log_dir) == ([], [])
+
+
+# --- real runs -------------------------------------------------------------------------------
+
+
+def scalars(log_dir: Path, tag: str, purge: bool = True) -> list[tuple[int, float]]:
+    """(step, value) of a scalar in TensorBoard's event files, read as TensorBoard reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(log_dir), purge_orphaned_data=purge)
+    events.Reload()
+    return [(event.step, event.value) for event in events.Scalars(tag)]
+
+
+def test_a_run_logs_to_tensorboard_and_mlflow_for_real(run_reviews, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    store = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # mlflow-skinny: the file store (full mlflow: sqlite too)
+    out = tmp_path / "reviews-run"
+    result = run_reviews(out, "--report-to", "tensorboard,mlflow")
+    assert result.exit_code == 0, result.output
+
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    steps = metrics["train"]["steps"]
+    every = max(1, steps // 10)  # taskrun logs the training loss ten times a run
+    logged = list(range(every, steps + 1, every))
+    primary = metrics["primary_metric"]["name"]
+
+    # TensorBoard: the event files were written to the checkpoints folder, then published with the run.
+    assert not (out / "checkpoints").exists()
+    assert len(list((out / "logs").glob("events.out.tfevents.*"))) == 1
+    assert [step for step, _ in scalars(out / "logs", "train/loss")] == logged
+    assert [step for step, _ in scalars(out / "logs", "eval/loss")] == [steps]  # one epoch, one evaluation
+    ((step, value),) = scalars(out / "logs", f"eval/{primary}")
+    assert step == steps and value == pytest.approx(metrics["eval"][primary], rel=1e-5)
+
+    # MLflow: one run, its settings as params, the same metrics at the same steps.
+    client = MlflowClient(store)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    settings = json.loads((out / "run_config.json").read_text(encoding="utf-8"))
+    assert run.data.params["learning_rate"] == str(settings["learning_rate"])
+    assert run.data.params["per_device_train_batch_size"] == "8"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == logged
+    (evaluation,) = client.get_metric_history(run.info.run_id, f"eval_{primary}")
+    assert evaluation.step == steps and evaluation.value == pytest.approx(metrics["eval"][primary], rel=1e-5)
+    assert run.info.run_name == out.name  # TrainingArguments.run_name: the output folder's name
+
+    # The logs are the run's own files: a later --overwrite replaces them instead of refusing.
+    assert "logs" in settings["files"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (("--offline", "--report-to", "wandb"), "--report-to wandb needs the network, and offline mode is on"),
+        (("--report-to", "tensorbord"), "(did you mean 'tensorboard'?)"),
+    ],
+)
+def test_the_run_command_refuses_before_loading_anything(cli, tiny_model, reviews_csv, tmp_path, options, message):
+    """The text column does not exist: had the data been read first, that would be the error."""
+    out = tmp_path / "out"
+    result = cli(
+        "run", "custom-csv", "--model", tiny_model, "--train", reviews_csv, "--text-column", "nope",
+        "--label-column", "stars", "--output-dir", out, *options,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "nope" not in result.output
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_resumed_run_adds_to_its_tensorboard_logs_and_each_step_appears_once(tiny_model, reviews_csv, tmp_path):
+    """Killed (SIGKILL) at step 4 after a checkpoint at step 2, then resumed: the interrupted run's
+    event file is kept with the checkpoints and published with the run, beside the resumed run's,
+    whose purge mark makes TensorBoard drop the interrupted run's step 3."""
+    out = tmp_path / "resumed"
+    args = [
+        "run", "custom-csv", "--model", str(tiny_model), "--train", str(reviews_csv), "--text-column", "review",
+        "--label-column", "stars", "--epochs", "1", "--batch-size", "8", "--precision", "fp32",
+        "--save-every", "2", "--output-dir", str(out), "--report-to", "tensorboard",
+    ]  # fmt: skip
+    killed = subprocess.run(
+        [sys.executable, str(KILLED_TASKRUN), "step", "4", *args], capture_output=True, text=True, timeout=300
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [step for step, _ in scalars(out / "checkpoints" / "logs", "train/loss")] == [1, 2, 3]
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "taskrun", *args, "--resume", "auto"], capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "(step 2)" in resumed.stderr
+    steps = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["train"]["steps"]
+    assert len(list((out / "logs").glob("events.out.tfevents.*"))) == 2
+    assert [step for step, _ in scalars(out / "logs", "train/loss")] == list(range(1, steps + 1))
+    unpurged = [step for step, _ in scalars(out / "logs", "train/loss", purge=False)]
+    assert unpurged == [1, 2, 3, *range(3, steps + 1)]  # what TensorBoard would show without the mark
