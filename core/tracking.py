@@ -74,7 +74,7 @@ def _unless(variable: str, local: tuple[str, ...], where: str) -> Callable[[], s
 def _mlflow_online() -> str | None:
     uri = _env("MLFLOW_TRACKING_URI")
     scheme = urlparse(uri).scheme.lower()
-    if scheme in ("http", "https", "uc") or scheme.startswith("databricks"):
+    if scheme in ("http", "https", "uc") or uri.lower().startswith("databricks"):  # "databricks" alone too
         return f"MLFLOW_TRACKING_URI is {uri}, a tracking server"
     return None
 
@@ -86,6 +86,8 @@ def _mlflow_problem() -> str | None:
     if _env("DISABLE_MLFLOW_INTEGRATION").upper() == "TRUE":
         return "DISABLE_MLFLOW_INTEGRATION is TRUE, which turns Trainer's MLflow logging off: unset it"
     uri = _env("MLFLOW_TRACKING_URI")
+    if _mlflow_online():
+        return None  # a tracking server keeps its own store
     if not uri and Path("mlruns").is_dir():
         return None  # MLflow goes on with the file store there; it says so itself
     scheme = urlparse(uri or MLFLOW_DEFAULT_STORE).scheme.split("+")[0].lower()

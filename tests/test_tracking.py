@@ -126,6 +126,7 @@ def test_checking_imports_neither_torch_nor_transformers():
             "MLFLOW_TRACKING_URI is https://mlflow.example.com, a tracking server",
             "Unset MLFLOW_TRACKING_URI",
         ),
+        ("mlflow", {"MLFLOW_TRACKING_URI": "databricks"}, "MLFLOW_TRACKING_URI is databricks, a tracking server", ""),
         (
             "trackio",
             {"TRACKIO_SPACE_ID": "someone/runs"},
@@ -176,9 +177,10 @@ def test_a_tracker_kept_local_is_accepted_in_offline_mode(monkeypatch, name, env
 
 def test_online_trackers_are_accepted_with_the_network(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://mlflow.example.com")
-    pretend(monkeypatch, installed=("wandb", "mlflow"))
-    assert check_report_to(["wandb", "mlflow"]) == ("wandb", "mlflow")
+    pretend(monkeypatch, installed=("wandb", "mlflow"), missing=("sqlalchemy",))
+    for server in ("https://mlflow.example.com", "databricks"):  # not taken for a file store or a database
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+        assert check_report_to(["wandb", "mlflow"]) == ("wandb", "mlflow")
 
 
 # --- packages --------------------------------------------------------------------------------
