@@ -621,3 +621,13 @@ def _per_class_lines(per_class: dict[str, dict[str, float]]) -> list[str]:
     if len(per_class) > len(shown):
         lines.append(f"           ... {len(per_class) - len(shown)} more classes in metrics.json")
     return lines
+
+
+def _add_commands() -> None:
+    """Commands that live in their own modules."""
+    from .compare import compare_command
+
+    main.add_command(compare_command)
+
+
+_add_commands()

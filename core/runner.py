@@ -243,9 +243,9 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         from .record import add_pictures, write_record
 
         text_inputs = [c for c in task.text_columns if c in dataset["train"].column_names]
-        write_record(staging, task, config, metrics, precision, label_names, text_inputs)
-        if (checkpoints / TRACKING_LOGS).is_dir():  # the trackers' files (TensorBoard) go with the run
+        if (checkpoints / TRACKING_LOGS).is_dir():  # the trackers' files (TensorBoard): the run's, in its record
             shutil.move(checkpoints / TRACKING_LOGS, staging / TRACKING_LOGS)
+        write_record(staging, task, config, metrics, precision, label_names, text_inputs)
         publish(staging, config.output_dir)
     except BaseException as exc:
         if main:

@@ -369,7 +369,8 @@ class RunConfig:
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "task_options", ReadOnlyDict(self.task_options))
-        object.__setattr__(self, "report_to", tuple(self.report_to))
+        report_to = (self.report_to,) if isinstance(self.report_to, str) else tuple(self.report_to)
+        object.__setattr__(self, "report_to", report_to)
         object.__setattr__(self, "sources", ReadOnlyDict(self.sources))
 
     def to_dict(self) -> dict[str, Any]:

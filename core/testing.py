@@ -33,11 +33,13 @@ FAST_OPTIONS = ("--epochs", "1", "--batch-size", "8", "--precision", "fp32")
 
 
 def build_tiny_model(folder: str | Path, extra_words: Iterable[str] = ()) -> Path:
-    """Save a 2-layer BERT (hidden size 32, random weights) and a WordPiece tokenizer to `folder`.
+    """Save a 2-layer BERT (hidden size 32, random weights, the same each time) and a WordPiece
+    tokenizer to `folder`.
 
     The vocabulary holds common English words, `extra_words`, and every letter and digit as a
     word start and a continuation (`##x`), so any lowercase text tokenises without [UNK].
     """
+    import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
     folder = Path(folder)
@@ -55,7 +57,10 @@ def build_tiny_model(folder: str | Path, extra_words: Iterable[str] = ()) -> Pat
         intermediate_size=64,
         max_position_embeddings=64,
     )
-    BertModel(config).save_pretrained(folder)
+    with torch.random.fork_rng():  # the same weights in every session, whatever ran before
+        torch.manual_seed(0)
+        model = BertModel(config)
+    model.save_pretrained(folder)
     return folder
 
 

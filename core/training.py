@@ -201,6 +201,7 @@ def training_arguments(
         logging_strategy="steps",
         logging_steps=max(1, total_steps // 10),
         report_to=report_to or "none",
+        run_name=config.output_dir.name,  # the run's name in MLflow, wandb, trackio, ...
         disable_tqdm=False,
         bf16=precision == "bf16",
         fp16=precision == "fp16",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from taskrun import hookimpl
 from taskrun.runner import score_function
+from taskrun.scoring import best_metric
 from taskrun.task import TaskSpec
 from taskrun.testing import run_task
 
@@ -80,15 +81,17 @@ def test_no_pictures(run_reviews, tmp_path):
 
 def test_the_best_checkpoint_follows_the_primary_metrics_direction():
     rmse_task = TaskSpec(name="r", problem_type="regression", metrics=("rmse", "pearson"))
-    assert score_function(rmse_task)({"eval_rmse": 0.4, "eval_pearson": 0.9, "eval_loss": 0.2}) == {
+    assert best_metric(rmse_task, None, 0) == ("rmse", False)
+    assert score_function(*best_metric(rmse_task, None, 0))({"eval_rmse": 0.4, "eval_pearson": 0.9}) == {
         "name": "rmse",
         "value": 0.4,
         "greater_is_better": False,
     }
     loss_only = TaskSpec(name="l", primary_metric="loss")
-    assert score_function(loss_only)({"eval_loss": 0.3})["greater_is_better"] is False
+    assert best_metric(loss_only, None, 2)[1] is False
     mrpc_like = TaskSpec(name="m", metrics=("accuracy", "f1"), primary_metric="f1")
-    assert score_function(mrpc_like)({"eval_accuracy": 0.8, "eval_f1": 0.85})["name"] == "f1"
+    assert best_metric(mrpc_like, None, 2) == ("f1", True)
+    assert best_metric(mrpc_like, "eval_loss", 2) == ("loss", False)
 
 
 def test_damaged_weights_name_the_file_in_predict_and_run(cli, tiny_model, reviews_csv, tmp_path):
