@@ -143,17 +143,6 @@ def run(manager: TaskrunPluginManager, config: RunConfig) -> RunResult:
 
 def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, started: float) -> RunResult:
     """The stages of a run, in order, with its output folder locked."""
-    from .training import (
-        ManifestCallback,
-        TaskrunTrainer,
-        attributed,
-        balanced_loss,
-        check_finite_model,
-        log_progress_to_stderr,
-        run_callbacks,
-        training_arguments,
-    )
-
     main = is_main_process()
     check_output_dir(config.output_dir, config.overwrite, config.resume)
     if main:
@@ -178,6 +167,17 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     tokenizer, config = load_tokenizer(config)
     data_id = data_digest(dataset)
     precision = resolve_precision(config.precision)  # imports torch: after every check that can fail fast
+    from .training import (  # transformers: only once the data is known to be good
+        ManifestCallback,
+        TaskrunTrainer,
+        attributed,
+        balanced_loss,
+        check_finite_model,
+        log_progress_to_stderr,
+        run_callbacks,
+        training_arguments,
+    )
+
     # Made before tokenising: it sets up the process group of a distributed launch, so that the
     # local main process tokenises (and fills the cache) while the others wait, then load its entry.
     checkpoints = checkpoint_folder(config.output_dir)
