@@ -223,8 +223,10 @@ def shared_options(task: TaskSpec) -> list[click.Parameter]:
 
 
 def _save_every(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """epoch, none (Trainer's "no") or a positive number of steps."""
-    if value in ("epoch", "none"):
+    """epoch, none (Trainer's "no", which a recorded run holds and so is taken too) or a positive
+    number of steps."""
+    value = str(value)
+    if value in ("epoch", "none", "no"):
         return "no" if value == "none" else value
     if value.isdigit() and int(value) > 0:
         return value

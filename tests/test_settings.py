@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,16 @@ def test_print_config_reproduces_the_settings(cli, base, tmp_path):
     again = cli("run", "custom-csv", "--config", saved, "--print-config")
     assert printed(again) == printed(first)
     assert printed(first)["seeds"] == [3, 4]
+
+
+def test_the_example_settings_file_and_save_every_none_round_trip(cli, tmp_path):
+    example = Path(__file__).parent.parent / "examples" / "reviews.toml"
+    first = cli("run", "custom-csv", "--config", example, "--save-every", "none", "--print-config")
+    values = printed(first)
+    assert values["text_column"] == "review" and values["early_stopping"] == 2
+    saved = tmp_path / "again.toml"
+    saved.write_text(first.stdout, encoding="utf-8")
+    assert printed(cli("run", "custom-csv", "--config", saved, "--print-config")) == values
 
 
 def test_a_run_records_every_value_and_its_source(cli, base, tmp_path):
