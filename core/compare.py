@@ -44,7 +44,6 @@ NOT_SETTINGS = frozenset(
         "overwrite",
         "cache",
         "pictures",
-        "save_every",
         "keep_checkpoints",
     }
 )
