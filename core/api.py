@@ -75,10 +75,9 @@ def tune(
 
     manager = manager or build_manager()
     spec = manager.task(task)
-    values, ctx = resolve_options(
-        spec.name, tune_options(spec), {**options, "trials": trials, "space": space}, config, f"taskrun.tune({task!r})"
-    )
-    run_settings = config_from_values(spec, tune_output(spec, values), sources(ctx, spec, options))
+    given = {**options, "trials": trials, **({"space": space} if space is not None else {})}
+    values, ctx = resolve_options(spec.name, tune_options(spec), given, config, f"taskrun.tune({task!r})")
+    run_settings = config_from_values(spec, tune_output(spec, values), sources(ctx, spec, given))
     return search(manager, run_settings, values["trials"], values["space"])
 
 

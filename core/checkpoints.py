@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import shutil
 from dataclasses import dataclass
@@ -33,7 +34,9 @@ PICKLED_ARGS = "training_args.bin"
 REQUIRED = ("model.safetensors", "trainer_state.json", "optimizer.pt", "scheduler.pt")
 _STEP = re.compile(r"^checkpoint-(\d+)$")
 # What must match to resume, and what may change with a warning.
-MUST_MATCH = ("task", "problem_type", "data", "model", "labels")
+# early_stopping and metric_for_best must match too: a resumed run restores the patience count and
+# the best score of the checkpoint's, which another metric or patience would misread.
+MUST_MATCH = ("task", "problem_type", "data", "model", "labels", "metric_for_best", "early_stopping")
 MAY_CHANGE = ("batch_size", "learning_rate", "epochs", "weight_decay", "warmup_ratio", "seed")
 
 
@@ -191,6 +194,10 @@ def discard_after(root: Path, step: int) -> None:
     for later_step, folder in _step_folders(root):
         if later_step > step:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def rotate(root: Path, keep: int) -> None:

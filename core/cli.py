@@ -503,7 +503,8 @@ def _tune_command(task: TaskSpec) -> click.Command:
         config = config_from_values(task, tune_output(task, values), sources(ctx, task))
         outcome = _interruptible(lambda: tune(_manager(ctx), config, trials, space), config.output_dir)
         minutes, secs = divmod(int(round(outcome.summary["seconds"])), 60)
-        click.echo(f"\ntaskrun: {task.name}, {len(outcome.summary['trials'])} trial(s) in {minutes}m {secs:02d}s")
+        finished = sum(1 for row in outcome.summary["trials"] if row["state"] != "interrupted")
+        click.echo(f"\ntaskrun: {task.name}, {finished} trial(s) in {minutes}m {secs:02d}s")
         _table(*_split(summary_rows(outcome.summary)))
         click.echo(f"  output   {outcome.output_dir}/ (trial-NNNN/ runs, study.db, {SUMMARY})")
         if outcome.best_run is not None:

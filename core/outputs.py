@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from .checkpoints import CHECKPOINTS, checkpoint_folder, complete_checkpoints
 from .errors import OutputBusyError, OutputExistsError, OutputWriteError
@@ -136,6 +136,17 @@ def recorded_files(path: Path) -> set[str] | None:
         return set(json.loads((path / RUN_MARKER).read_text(encoding="utf-8"))["files"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def finished_metrics(folder: Path) -> dict[str, Any] | None:
+    """The metrics.json of a finished run in `folder` (one with its run record), else None."""
+    if not (folder / RUN_MARKER).is_file():
+        return None
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) else None
 
 
 def publish(staging: Path, path: Path) -> None:

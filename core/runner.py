@@ -63,6 +63,7 @@ from .task import RunConfig, TaskSpec
 from .tracking import check_report_to, tracking_setup
 
 log = logging.getLogger("taskrun")
+CUT_TO_MODEL = "cut to the model's limit"  # said of a --max-length the model cannot take
 TRACKING_LOGS = "logs"  # the trackers' local files: in the checkpoints folder while training, then in the run
 
 
@@ -112,7 +113,8 @@ def load_tokenizer(config: RunConfig) -> tuple[Any, RunConfig]:
     limit = getattr(tokenizer, "model_max_length", None) or config.max_length
     if config.max_length > limit:
         log.info("--max-length %d is more than this model takes; using %d", config.max_length, limit)
-        config = dataclasses.replace(config, max_length=limit)
+        source = f"{config.sources.get('max_length', 'default')}, {CUT_TO_MODEL} (asked {config.max_length})"
+        config = dataclasses.replace(config, max_length=limit, sources={**config.sources, "max_length": source})
     return tokenizer, config
 
 
@@ -311,6 +313,8 @@ def run_identity(task: TaskSpec, config: RunConfig, label_names: list[str], data
         "weight_decay": config.weight_decay,
         "warmup_ratio": config.warmup_ratio,
         "seed": config.seed,
+        "metric_for_best": config.metric_for_best,
+        "early_stopping": config.early_stopping,
     }
 
 
@@ -341,7 +345,12 @@ def best_record(state: Any, args: Any, best: tuple[str, bool], config: RunConfig
     every evaluation during training."""
     name, higher = best
     chosen = best_evaluation(state.log_history, name, higher)
-    restored = bool(args.load_best_model_at_end and chosen is not None and state.best_model_checkpoint)
+    restored = bool(
+        args.load_best_model_at_end
+        and chosen is not None
+        and state.best_model_checkpoint
+        and Path(state.best_model_checkpoint).is_dir()
+    )
     return {
         "best": {
             "metric": name,

@@ -16,17 +16,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputExistsError, TaskrunError, TrainingError, UsageError
+from .errors import OutputExistsError, TrainingError, UsageError
 from .files import write_atomically, write_json
 from .manager import TaskrunPluginManager
-from .runner import RunResult, is_main_process, run
-from .scoring import expected_metric_names
+from .outputs import finished_metrics
+from .runner import is_main_process, run
+from .scoring import best_metric, expected_metric_names
 from .settings import read_file_mapping, settings_file_text
 from .task import RunConfig, TaskSpec, TaskSpecError, check_search_space, greater_is_better
 
@@ -90,6 +93,10 @@ def direction(task: TaskSpec, chosen: str | None) -> bool:
     name, higher = task.primary(expected_metric_names(task, 2))
     if chosen is None or chosen.removeprefix("eval_") == name:
         return higher
+    try:  # the label count decides between f1 and macro_f1: a name either count reports is good
+        best_metric(task, chosen, 2)
+    except UsageError:
+        best_metric(task, chosen, 3)
     return greater_is_better(chosen.removeprefix("eval_"))
 
 
@@ -97,20 +104,48 @@ def tune(manager: TaskrunPluginManager, config: RunConfig, trials: int, space_fi
     """Run trials until `trials` have finished (those of an earlier, interrupted search count)."""
     import optuna
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UsageError(
+            "taskrun tune runs its trials one after the other in one process; it cannot run under torchrun "
+            "or accelerate launch (each process would ask for trials of its own)."
+        )
+    if config.resume not in (None, "auto"):
+        raise UsageError("taskrun tune continues a search with --resume auto, not from a checkpoint.")
     task = manager.task(config.task)
     space = search_space(task, space_file)
+    higher = direction(task, config.metric_for_best)
     folder = Path(config.output_dir)
     check_search_folder(folder, config.overwrite, config.resume)
     folder.mkdir(parents=True, exist_ok=True)
-    higher = direction(task, config.metric_for_best)
+    verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return _search(manager, task, config, trials, space, higher, folder)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _search(
+    manager: TaskrunPluginManager,
+    task: TaskSpec,
+    config: RunConfig,
+    trials: int,
+    space: dict[str, dict[str, Any]],
+    higher: bool,
+    folder: Path,
+) -> TuneResult:
+    import optuna
+
     study = optuna.create_study(
         study_name=STUDY_NAME,
         storage=f"sqlite:///{folder.resolve() / STUDY}",
         direction="maximize" if higher else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=config.seed),
         load_if_exists=True,
     )
+    check_same_search(study, config.metric_for_best, higher, folder)
+    # Seeded by --seed and by how far the search got, so that a resumed search does not draw the
+    # settings of its first trials again.
+    study.sampler = optuna.samplers.TPESampler(seed=config.seed + len(study.trials))
     requeue_interrupted(study)
     distributions = {name: distribution(name, spec) for name, spec in space.items()}
     started = time.monotonic()
@@ -119,30 +154,35 @@ def tune(manager: TaskrunPluginManager, config: RunConfig, trials: int, space_fi
         name = trial.user_attrs.get("resumes") or f"trial-{trial.number:04d}"
         trial.set_user_attr("folder", name)
         number = finished_trials(study) + 1
-        log.info(
-            "trial %d of %d (%s): %s", number, trials, name, ", ".join(f"{k} {v:g}" for k, v in trial.params.items())
-        )
-        trial_config = dataclasses.replace(
-            config,
-            **trial.params,
-            output_dir=folder / name,
-            resume="auto" if trial.user_attrs.get("resumes") else None,
-            overwrite=False,
-            sources={**config.sources, **dict.fromkeys(trial.params, f"tune ({name})")},
-        )
+        shown = ", ".join(f"{key} {_shown(value)}" for key, value in trial.params.items())
+        log.info("trial %d of %d (%s): %s", number, trials, name, shown)
         trial_started = time.monotonic()
-        try:
-            result = run(manager, trial_config)
-        except TrainingError as exc:  # a diverged trial is a result of the search, not its end
-            log.warning("%s failed: %s", name, exc.message)
-            trial.set_user_attr("error", exc.message)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            continue
-        except TaskrunError:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
+        done = finished_metrics(folder / name) if trial.user_attrs.get("resumes") else None
+        if done is not None:  # finished before the search was killed, but not yet scored
+            log.info("%s finished before the search stopped: its score is kept", name)
+            outcome = score_of(done)
+        else:
+            resumed = bool(trial.user_attrs.get("resumes"))
+            trial_config = dataclasses.replace(
+                config,
+                **trial.params,
+                output_dir=folder / name,
+                resume="auto" if resumed else None,
+                force_resume=config.force_resume and resumed,
+                overwrite=False,
+                sources={**config.sources, **dict.fromkeys(trial.params, f"tune ({name})")},
+            )
+            try:  # any other error ends the search, the trial left running: --resume auto retries it
+                outcome = score_of(run(manager, trial_config).metrics)
+            except TrainingError as exc:  # a diverged trial is a result of the search, not its end
+                outcome = exc.message
         trial.set_user_attr("seconds", round(time.monotonic() - trial_started, 1))
-        study.tell(trial, objective_value(result))
+        if isinstance(outcome, str):
+            log.warning("%s failed: %s", name, outcome)
+            trial.set_user_attr("error", outcome)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, outcome)
         if is_main_process():
             write_json(folder / SUMMARY, summarise(study, task, higher, time.monotonic() - started))
     summary = summarise(study, task, higher, time.monotonic() - started)
@@ -170,11 +210,28 @@ def distribution(name: str, spec: dict[str, Any]) -> Any:
     return d.FloatDistribution(spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step"))
 
 
-def objective_value(result: RunResult) -> float:
-    """The trial's score: the published model's value of the metric that picked it."""
-    best = result.metrics["best"]
-    value = best["value"] if best["value"] is not None else result.metrics["eval"].get(best["metric"])
+def score_of(metrics: dict[str, Any]) -> float | str:
+    """A trial's score: the published model's value of the metric that picked it (metrics.json's
+    `eval`), or why there is none (a metric that is not a finite number fails the trial)."""
+    name = metrics["best"]["metric"]
+    value = metrics["eval"].get(name)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"its {name} is {value!r}, not a number to compare"
     return float(value)
+
+
+def check_same_search(study: Any, metric: str | None, higher: bool, folder: Path) -> None:
+    """A search continued with --resume auto optimises what it optimised before."""
+    recorded = study.user_attrs.get("metric_for_best", "(unset)")
+    if recorded == "(unset)":
+        study.set_user_attr("metric_for_best", metric)
+        study.set_user_attr("greater_is_better", higher)
+    elif recorded != metric:
+        raise UsageError(
+            f"the search in {folder} optimises --metric-for-best {recorded or 'the primary metric'}, "
+            f"not {metric or 'the primary metric'}.",
+            hint="Continue it with the same --metric-for-best, or start again (--overwrite, another --output-dir).",
+        )
 
 
 def requeue_interrupted(study: Any) -> None:
@@ -233,6 +290,13 @@ def write_best_settings(run_folder: Path, path: Path, task: str) -> None:
     write_atomically(path, settings_file_text(task, options))
 
 
+def _shown(value: Any) -> str:
+    """A searched value for the log and the table: numbers with :g, None and booleans as words."""
+    if value is None or isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
 def summary_rows(summary: dict[str, Any]) -> list[list[str]]:
     """The table printed at the end: one row per trial, the best marked."""
     names = list(dict.fromkeys(name for row in summary["trials"] for name in row["params"]))
@@ -242,7 +306,7 @@ def summary_rows(summary: dict[str, Any]) -> list[list[str]]:
         rows.append(
             [
                 row["folder"] or str(row["number"]),
-                *(f"{row['params'][n]:g}" if n in row["params"] else "" for n in names),
+                *(_shown(row["params"][n]) if n in row["params"] else "" for n in names),
                 f"{row['value']:.4f}" if row["value"] is not None else row["state"],
                 f"{row['seconds']:.0f}" if row.get("seconds") is not None else "",
                 "best" if row["number"] == best else "",

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import UsageError
+from .errors import OutputExistsError, UsageError
 from .files import write_json
 from .manager import TaskrunPluginManager
-from .outputs import RUN_MARKER, check_output_dir
-from .runner import RunResult, is_main_process, run
+from .outputs import RUN_MARKER, check_output_dir, finished_metrics
+from .runner import CUT_TO_MODEL, RunResult, is_main_process, run
 from .scoring import scores_of
 from .settings import option_record
 from .task import RunConfig
@@ -51,6 +51,15 @@ def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[
     repeated = sorted({seed for seed in seeds if list(seeds).count(seed) > 1})
     if repeated:
         raise UsageError(f"--seeds: {', '.join(map(str, repeated))} given more than once.")
+    if config.resume not in (None, "auto"):
+        raise UsageError(
+            "--seeds resumes with --resume auto (each seed from its own newest checkpoint), not a checkpoint."
+        )
+    if finished_metrics(Path(config.output_dir)) is not None:
+        raise OutputExistsError(
+            f"--output-dir {config.output_dir} holds a finished run; --seeds writes one run per seed into a folder.",
+            hint="Choose another --output-dir.",
+        )
     started = time.monotonic()
     plans = {
         seed: dataclasses.replace(
@@ -61,7 +70,13 @@ def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[
         )
         for seed in seeds
     }
-    kept = {seed for seed, plan in plans.items() if plan.resume and not plan.overwrite and _finished(plan.output_dir)}
+    kept = {
+        seed
+        for seed, plan in plans.items()
+        if plan.resume and not plan.overwrite and finished_metrics(plan.output_dir) is not None
+    }
+    for seed in kept:
+        check_same_settings(plans[seed])
     for seed, plan in plans.items():
         if seed not in kept:
             check_output_dir(plan.output_dir, plan.overwrite, plan.resume)
@@ -69,7 +84,8 @@ def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[
     for number, (seed, plan) in enumerate(plans.items(), start=1):
         if seed in kept:
             log.info("seed %d (%d of %d): finished before, kept (%s)", seed, number, len(plans), plan.output_dir)
-            results[seed] = _finished_result(plan.output_dir)
+            metrics = finished_metrics(plan.output_dir) or {}
+            results[seed] = RunResult(plan.output_dir, metrics, float(metrics.get("seconds", 0.0)))
             continue
         log.info("seed %d (%d of %d) -> %s", seed, number, len(plans), plan.output_dir)
         results[seed] = run(manager, plan)
@@ -79,13 +95,37 @@ def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[
     return SeedsResult(Path(config.output_dir), results, summary)
 
 
-def _finished(folder: Path) -> bool:
-    return (folder / RUN_MARKER).is_file() and (folder / "metrics.json").is_file()
+# Options that may differ between a kept seed's run and this command: how the runs are carried out.
+NOT_COMPARED = {"seed", "output_dir", "resume", "force_resume", "overwrite", "cache", "pictures", "keep_checkpoints"}
 
 
-def _finished_result(folder: Path) -> RunResult:
-    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    return RunResult(folder, metrics, float(metrics.get("seconds", 0.0)))
+def _same(recorded: dict[str, Any], value: Any) -> bool:
+    """A recorded option equals this command's value; a --max-length the model cut equals any value
+    at least the model's limit."""
+    if CUT_TO_MODEL in str(recorded.get("source")) and isinstance(value, int):
+        return value >= recorded["value"]
+    return recorded.get("value") == value
+
+
+def check_same_settings(plan: RunConfig) -> None:
+    """A seed kept from before must have been trained with this command's settings: otherwise the
+    summary would mix two experiments."""
+    try:
+        recorded = json.loads((plan.output_dir / RUN_MARKER).read_text(encoding="utf-8")).get("options", {})
+    except (OSError, ValueError):
+        recorded = {}
+    now = json.loads(json.dumps(option_record(plan), default=str))  # as the record holds it: lists, strings
+    differ = [
+        name
+        for name in now
+        if name not in NOT_COMPARED and name in recorded and not _same(recorded[name], now[name]["value"])
+    ]
+    if differ:
+        shown = "; ".join(f"{name}: {recorded[name]['value']!r} there, {now[name]['value']!r} now" for name in differ)
+        raise UsageError(
+            f"{plan.output_dir} was trained with other settings ({shown}); it cannot be kept in this summary.",
+            hint="Run the same settings, or choose another --output-dir (--overwrite retrains every seed).",
+        )
 
 
 def summarise(config: RunConfig, results: dict[int, RunResult], seconds: float) -> dict[str, Any]:

@@ -276,10 +276,9 @@ def experiment_options(task: TaskSpec) -> list[click.Parameter]:
         click.Option(
             ["--report-to"],
             type=CommaList(str),
-            default="none",
-            show_default=True,
             metavar="TRACKERS",
-            help="Log to these trackers, comma-separated: tensorboard, mlflow, wandb, trackio, ... (Trainer's).",
+            help="Log to these trackers, comma-separated: tensorboard, mlflow, wandb, trackio, ... (Trainer's). "
+            "[default: none]",
         ),
         click.Option(
             ["--seeds"],
@@ -436,8 +435,11 @@ def check_settings(
     """Settings checked against a command's options: an unknown key (with the closest name) or a
     value of the wrong type is a UsageError naming `where` (the file, or "taskrun.run()") and the key."""
     by_name = {p.name: p for p in params if p.name and p.name not in ("config", "print_config")}
+    # The long option as typed works too where it differs from the value's name (problem: problem_type).
+    long_names = {opt.lstrip("-").replace("-", "_"): p.name for p in by_name.values() for opt in p.opts}
     checked: dict[str, Any] = {}
     for key, value in settings.items():
+        key = key if key in by_name else long_names.get(key, key)
         param = by_name.get(key)
         if param is None:
             raise UsageError(
@@ -463,6 +465,11 @@ def resolve_options(
         if config_file
         else {}
     )
+    if "offline" in options:
+        raise UsageError(
+            f"{where}: offline= would stay set for the rest of the process; set HF_HUB_OFFLINE=1 in the "
+            "environment instead (before huggingface_hub is imported)."
+        )
     given = check_settings(options, params, where)
     try:
         ctx = click.Command(name, params=params).make_context(name, [], default_map={**file_values, **given})
@@ -493,6 +500,7 @@ def sources(ctx: click.Context, task: TaskSpec, python: Iterable[str] = ()) -> d
     default (the core's)."""
     given = set(python)
     task_defaults = set(task.hyperparameters) | {o.key for o in task.options if o.default is not None}
+    task_defaults.add("problem_type")  # --problem's default is the task's problem type
     if task.default_model:
         task_defaults.add("model")
     found: dict[str, str] = {}
@@ -519,7 +527,7 @@ def config_from_values(task: TaskSpec, values: Mapping[str, Any], where_from: Ma
     values["output_dir"] = values.get("output_dir") or default_output_dir(task.name)
     if values.get("class_weights") == "none":
         values["class_weights"] = None
-    values["report_to"] = tuple(name for name in values.get("report_to") or () if name != "none")
+    values["report_to"] = tuple(values.get("report_to") or ())  # "none" is taskrun.tracking's to read
     return RunConfig(task=task.name, task_options=own, sources=dict(where_from), **values)
 
 

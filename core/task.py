@@ -150,6 +150,10 @@ def check_search_space(space: Mapping[str, Any], where: str) -> dict[str, dict[s
             raise TaskSpecError(f"{where}: search space: {key}: log must be true or false")
         if "step" in spec and (not isinstance(spec["step"], (int, float)) or spec["step"] <= 0):
             raise TaskSpecError(f"{where}: search space: {key}: step must be a number above 0")
+        if "step" in spec and HYPERPARAMETERS[key][0] is int and not isinstance(spec["step"], int):
+            raise TaskSpecError(f"{where}: search space: {key}: step must be a whole number, as {key} is")
+        if spec.get("log") and low <= 0:
+            raise TaskSpecError(f"{where}: search space: {key}: a log scale needs low above 0, not {low}")
         checked[key] = {"low": low, "high": high, **{k: spec[k] for k in ("log", "step") if k in spec}}
     return checked
 
@@ -349,7 +353,7 @@ class RunConfig:
     group_by_length: bool = True
     cache: bool = True  # reuse tokenised data across runs (taskrun.cache)
     pictures: bool = True  # the confusion matrix and training curves, drawn after the run is saved
-    save_every: str = "epoch"  # checkpoints: "epoch", a number of steps, or "none"
+    save_every: str = "epoch"  # checkpoints: "epoch", a number of steps, or "no" (--save-every none)
     keep_checkpoints: int = 2  # the newest N complete checkpoints are kept (and the best one)
     resume: str | None = None  # "auto" (newest complete checkpoint of output_dir) or a checkpoint folder
     force_resume: bool = False  # resume although the checkpoint's data, model or labels differ

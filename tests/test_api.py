@@ -66,6 +66,8 @@ def test_mistakes_raise_taskrun_errors_with_the_option_named(options, tmp_path):
     without_train = {k: v for k, v in options.items() if k != "train"}
     with pytest.raises(UsageError, match="--train"):
         taskrun.run("custom-csv", output_dir=tmp_path / "x", **without_train)
+    with pytest.raises(UsageError, match="HF_HUB_OFFLINE=1 in the environment"):
+        taskrun.run("custom-csv", output_dir=tmp_path / "x", offline=True, **options)
     with pytest.raises(UsageError, match="run_seeds"):
         taskrun.run("custom-csv", output_dir=tmp_path / "x", seeds=[1, 2], **options)
     (tmp_path / "taken").mkdir()

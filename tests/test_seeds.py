@@ -51,3 +51,12 @@ def test_repeated_seeds_are_refused(run_reviews, tmp_path):
     assert result.exit_code == 2 and "--seeds: 1 given more than once" in result.stderr
     bad = run_reviews(tmp_path / "out", "--seeds", "1,x")
     assert bad.exit_code == 2 and "is not a comma-separated list of ints" in bad.stderr
+
+
+def test_kept_seeds_must_have_this_commands_settings(seeds_run, run_reviews):
+    out, _ = seeds_run
+    changed = run_reviews(out, "--seeds", "1,2", "--resume", "auto", "--learning-rate", "1e-3")
+    assert changed.exit_code == 2
+    assert "seed-1 was trained with other settings (learning_rate: 5e-05 there, 0.001 now)" in changed.stderr
+    into_a_run = run_reviews(out / "seed-1", "--seeds", "3", "--resume", "auto")
+    assert into_a_run.exit_code == 2 and "holds a finished run; --seeds writes one run per seed" in into_a_run.stderr

@@ -44,7 +44,10 @@ def test_a_file_supplies_options_and_the_command_line_overrides_it(cli, base, tm
 @pytest.mark.parametrize(
     "name, text",
     [
-        ("exp.yaml", "text-column: review\nlabel_column: stars\nlearning_rate: 0.002\nfreeze_embeddings: true\n"),
+        (
+            "exp.yaml",
+            "text-column: review\nlabel_column: stars\nlearning_rate: 0.002\nfreeze_embeddings: true\nproblem: single-label\n",
+        ),
         (
             "exp.json",
             '{"text_column": "review", "label_column": "stars", "learning_rate": 0.002, "freeze_embeddings": true}',

@@ -84,9 +84,23 @@ def test_an_existing_search_needs_resume_or_overwrite(cli, workdir):
     assert len(json.loads((workdir / "search" / "tune.json").read_text())["trials"]) == 4
 
 
+def test_a_search_cannot_change_what_it_optimises_and_refuses_what_cannot_work(cli, workdir, monkeypatch):
+    typo = cli(*tune_args(workdir, "typo", "--metric-for-best", "acuracy"))
+    assert typo.exit_code == 2 and "did you mean 'accuracy'" in typo.stderr and not (workdir / "typo").exists()
+    other = cli(*tune_args(workdir, "search", "--resume", "auto", "--metric-for-best", "loss"))
+    assert other.exit_code == 2 and "optimises --metric-for-best the primary metric, not loss" in other.stderr
+    checkpoint = cli(*tune_args(workdir, "elsewhere", "--resume", "search/trial-0000"))
+    assert checkpoint.exit_code == 2 and "continues a search with --resume auto" in checkpoint.stderr
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    launched = cli(*tune_args(workdir, "launched"))
+    assert launched.exit_code == 2 and "cannot run under torchrun" in launched.stderr
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
+        ("warmup_ratio = { low = 0.0, high = 0.2, log = true }\n", "a log scale needs low above 0"),
+        ("batch_size = { low = 8, high = 32, step = 0.5 }\n", "step must be a whole number"),
         ("lerning_rate = { low = 1e-5, high = 1e-4 }\n", "unknown hyperparameter 'lerning_rate'"),
         ("learning_rate = { low = 1e-3, high = 1e-4 }\n", "learning_rate: low (0.001) must be below high (0.0001)"),
         ("batch_size = { choices = [] }\n", "batch_size: choices must be a non-empty list"),
