@@ -132,3 +132,18 @@ def test_the_patience_count_survives_a_kill_and_resume(workdir):
     assert metrics["train"]["steps"] == 42 and metrics["stopped_early"] is True
     assert [entry["step"] for entry in metrics["eval_history"]] == [6, 12, 18, 24, 30, 36, 42]
     assert metrics["best"]["step"] == BEST_STEP and metrics["best"]["published"] == "best"
+
+
+def test_resuming_with_another_patience_or_metric_is_refused():
+    """The checkpoint's patience count and best score belong to its metric and patience: another
+    would be misread, so a resume with them is refused like one with other data."""
+    from taskrun.checkpoints import Checkpoint, check_identity
+    from taskrun.errors import CheckpointError
+
+    saved = {"task": "t", "metric_for_best": None, "early_stopping": 2}
+    checkpoint = Checkpoint(Path("checkpoint-6"), 6, {"identity": saved})
+    check_identity(checkpoint, dict(saved), force=False)
+    with pytest.raises(CheckpointError, match="early_stopping: checkpoint 2, this run 3"):
+        check_identity(checkpoint, {**saved, "early_stopping": 3}, force=False)
+    with pytest.raises(CheckpointError, match="metric_for_best"):
+        check_identity(checkpoint, {**saved, "metric_for_best": "loss"}, force=False)
