@@ -77,7 +77,7 @@ def tune(
     spec = manager.task(task)
     given = {**options, "trials": trials, **({"space": space} if space is not None else {})}
     values, ctx = resolve_options(spec.name, tune_options(spec), given, config, f"taskrun.tune({task!r})")
-    run_settings = config_from_values(spec, tune_output(spec, values), sources(ctx, spec, given))
+    run_settings = config_from_values(spec, tune_output(spec, values), sources(ctx, spec))
     return search(manager, run_settings, values["trials"], values["space"])
 
 
@@ -95,7 +95,7 @@ def run_config(
     checked as the command line checks them, with the source of each value."""
     spec = manager.task(task)
     values, ctx = resolve_options(spec.name, run_options(spec), options, config, f"taskrun.run({task!r})")
-    return config_from_values(spec, values, sources(ctx, spec, options))
+    return config_from_values(spec, values, sources(ctx, spec))
 
 
 def predict(

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import click
 from click.core import ParameterSource
@@ -476,6 +476,7 @@ def resolve_options(
     except click.ClickException as exc:
         raise UsageError(f"{where}: {exc.format_message()}") from exc
     ctx.meta["taskrun.config_file"] = str(config_file)
+    ctx.meta["taskrun.python"] = set(given)  # the options given as arguments, under their value names
     return dict(ctx.params), ctx
 
 
@@ -495,10 +496,10 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: Path |
 # -- resolving and recording -------------------------------------------------------------------
 
 
-def sources(ctx: click.Context, task: TaskSpec, python: Iterable[str] = ()) -> dict[str, str]:
+def sources(ctx: click.Context, task: TaskSpec) -> dict[str, str]:
     """Where each option's value came from: command line, python, config file F, task default or
     default (the core's)."""
-    given = set(python)
+    given = set(ctx.meta.get("taskrun.python", ()))  # set by resolve_options (the Python API)
     task_defaults = set(task.hyperparameters) | {o.key for o in task.options if o.default is not None}
     task_defaults.add("problem_type")  # --problem's default is the task's problem type
     if task.default_model:
