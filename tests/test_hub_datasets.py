@@ -10,7 +10,6 @@ import dataclasses
 import json
 import random
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -325,18 +324,15 @@ def test_data_source_errors(cli, tiny_model, reviews_csv, tmp_path, connections,
 
 
 def test_offline_uncached_name_fails_at_once_naming_it(cli, tiny_model, tmp_path, connections, manager):
-    import datasets  # noqa: F401  (imported before the clock starts)
-
     result = run_dataset(
         cli, tiny_model, tmp_path / "run", "--dataset", "someone/not-cached-dataset", "--dataset-config", "cfg"
     )
     assert result.exit_code == 3, result.output
     assert "dataset 'someone/not-cached-dataset' (cfg) is not in the local cache and HF_HUB_OFFLINE" in result.stderr
     assert "Pass a local dataset folder to --dataset" in result.stderr
-    started = time.perf_counter()
     with pytest.raises(HubUnavailableError):
         load(manager, dataset="someone/not-cached-dataset")
-    assert time.perf_counter() - started < 5  # measured: about 0.05 s; datasets' own retries take 20 s and more
+    # No connection attempt at all: datasets' own retries (20 s and more) never start.
     assert connections == [] and not (tmp_path / "run").exists()
 
 
@@ -347,10 +343,8 @@ def test_offline_set_after_datasets_was_imported_still_fails_at_once(manager, co
 
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)  # as if imported before the variable was set
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    started = time.perf_counter()
     with pytest.raises(HubUnavailableError, match="'someone/not-cached-dataset' is not in the local cache"):
         load(manager, dataset="someone/not-cached-dataset")
-    assert time.perf_counter() - started < 5
     assert datasets.config.HF_HUB_OFFLINE is True and connections == []
 
 
