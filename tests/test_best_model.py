@@ -10,22 +10,19 @@ validation loss.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from test_resume import HELPER, write_reviews
+from test_resume import HELPER, data_options, reviews_workdir
 
 BEST_STEP = 24  # the first evaluation with accuracy 1.0
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, taskrun_tiny_model) -> Path:
-    folder = tmp_path_factory.mktemp("best")
-    write_reviews(folder)
-    shutil.copytree(taskrun_tiny_model, folder / "tiny")
+    folder = reviews_workdir(tmp_path_factory, taskrun_tiny_model, "best")
     return folder
 
 
@@ -33,12 +30,7 @@ def options(workdir: Path, output: str, *extra: str) -> list[str]:
     return [
         "run",
         "custom-csv",
-        "--train",
-        str(workdir / "train.csv"),
-        "--validation",
-        str(workdir / "dev.csv"),
-        "--model",
-        str(workdir / "tiny"),
+        *data_options(workdir),
         "--epochs",
         "8",
         "--batch-size",

@@ -38,10 +38,27 @@ def write_reviews(folder: Path, train_rows: int = 48) -> None:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, taskrun_tiny_model) -> Path:
-    folder = tmp_path_factory.mktemp("resume")
+    return reviews_workdir(tmp_path_factory, taskrun_tiny_model, "resume")
+
+
+def reviews_workdir(tmp_path_factory, tiny_model: Path, name: str) -> Path:
+    """A folder with the reviews (train.csv, dev.csv) and a copy of the tiny model (tiny/)."""
+    folder = tmp_path_factory.mktemp(name)
     write_reviews(folder)
-    shutil.copytree(taskrun_tiny_model, folder / "tiny")
+    shutil.copytree(tiny_model, folder / "tiny")
     return folder
+
+
+def data_options(workdir: Path) -> list[str]:
+    """custom-csv's options for the reviews and the tiny model of `reviews_workdir`."""
+    return [
+        "--train",
+        str(workdir / "train.csv"),
+        "--validation",
+        str(workdir / "dev.csv"),
+        "--model",
+        str(workdir / "tiny"),
+    ]
 
 
 def taskrun(

@@ -4,21 +4,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from test_resume import HELPER, write_reviews
+from test_resume import HELPER, data_options, reviews_workdir
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, taskrun_tiny_model) -> Path:
-    folder = tmp_path_factory.mktemp("tune")
-    write_reviews(folder)
-    shutil.copytree(taskrun_tiny_model, folder / "tiny")
+    folder = reviews_workdir(tmp_path_factory, taskrun_tiny_model, "tune")
     (folder / "space.toml").write_text(
         "learning_rate = { low = 1e-4, high = 1e-2, log = true }\nbatch_size = { choices = [8, 16] }\n",
         encoding="utf-8",
@@ -30,12 +27,7 @@ def tune_args(workdir: Path, output: str, *extra: str) -> list[str]:
     return [
         "tune",
         "custom-csv",
-        "--train",
-        str(workdir / "train.csv"),
-        "--validation",
-        str(workdir / "dev.csv"),
-        "--model",
-        str(workdir / "tiny"),
+        *data_options(workdir),
         "--epochs",
         "2",
         "--precision",
