@@ -13,6 +13,7 @@ evaluation score at that step, so that rotation keeps the best checkpoint as wel
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -31,7 +32,16 @@ log = logging.getLogger("taskrun")
 CHECKPOINTS = "checkpoints"
 MANIFEST = "taskrun-manifest.json"
 PICKLED_ARGS = "training_args.bin"
-REQUIRED = ("model.safetensors", "trainer_state.json", "optimizer.pt", "scheduler.pt")
+# What a checkpoint must hold to resume, each part in any of the forms Trainer writes it: one
+# process or DDP; FSDP with a full state dict (one file) or a sharded one (a torch.distributed
+# checkpoint folder, its `.metadata` written last); DeepSpeed (its `global_stepN/` folder).
+REQUIRED = {
+    "model weights": ("model.safetensors", "pytorch_model_fsdp.bin", "pytorch_model_fsdp_0/.metadata"),
+    "optimizer state": ("optimizer.pt", "optimizer.bin", "optimizer_0/.metadata", "global_step*/*optim_states.pt"),
+    "trainer state": ("trainer_state.json",),
+    "scheduler state": ("scheduler.pt",),
+    "random-number state": ("rng_state.pth", "rng_state_*.pth"),
+}
 _STEP = re.compile(r"^checkpoint-(\d+)$")
 # What must match to resume, and what may change with a warning.
 # early_stopping and metric_for_best must match too: a resumed run restores the patience count and
@@ -59,13 +69,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def is_temporary(path: Path) -> bool:
+    """A file being written atomically (taskrun.files): not part of a checkpoint. Other hidden
+    files are: a sharded checkpoint's `.metadata`, for one."""
+    return path.name.startswith(".") and path.name.endswith(".partial")
+
+
 def write_manifest(folder: Path, identity: dict[str, Any], score: dict[str, Any] | None) -> None:
     """Hash every file of a checkpoint and write the manifest last, atomically."""
     (folder / PICKLED_ARGS).unlink(missing_ok=True)  # a pickle; run_config.json holds the settings
     files = {
         str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
+        if p.is_file() and p.name != MANIFEST and not is_temporary(p)
     }
     manifest = {"format": 1, "identity": identity, "score": score, "files": files}
     write_json(folder / MANIFEST, manifest, durable=True)
@@ -84,11 +100,9 @@ def problem_with(folder: Path, hashes: bool = True) -> str | None:
         files = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"{manifest_path} cannot be read ({exc})"
-    for name in REQUIRED:
-        if name not in files:
-            return f"its manifest lists no {name}"
-    if not any(re.fullmatch(r"rng_state(_\d+)?\.pth", name) for name in files):
-        return "its manifest lists no rng_state.pth"
+    for part, forms in REQUIRED.items():
+        if not any(fnmatch.fnmatchcase(name, form) for name in files for form in forms):
+            return f"its manifest lists no {part} ({' or '.join(forms)})"
     for name, expected in files.items():
         path = folder / name
         if not path.is_file():

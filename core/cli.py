@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .errors import TaskrunError, UsageError
+from .launch import is_main_process
 from .manager import TaskrunPluginManager, build_manager
 from .settings import RUN_DEFAULTS, config_file_option, eval_options, run_options, tune_options
 from .task import HYPERPARAMETERS, RunConfig, TaskSpec
@@ -40,9 +41,10 @@ def _handle_errors(func):
             if os.environ.get("TASKRUN_TRACEBACK") == "1":
                 raise
             _close_progress_bars()
-            click.echo(f"Error: {exc.message}", err=True)
-            if exc.hint:
-                click.echo(exc.hint, err=True)
+            if not exc.shown_elsewhere:
+                click.echo(f"Error: {exc.message}", err=True)
+                if exc.hint:
+                    click.echo(exc.hint, err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             _close_progress_bars()
@@ -69,7 +71,7 @@ class _EchoHandler(logging.Handler):
     progress, `taskrun: warning: message` for warnings. Only rank 0 of a distributed launch speaks."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        if os.environ.get("RANK", "0") != "0":
+        if not is_main_process():
             return
         level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
         click.echo(f"taskrun: {level}{record.getMessage()}", err=True)
@@ -520,7 +522,7 @@ def _tune_command(task: TaskSpec) -> click.Command:
 
 def _run_and_report(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[int] | None = None) -> None:
     """Run (once, or once per seed), print the summary."""
-    from .runner import RunResult, is_main_process, run
+    from .runner import RunResult, run
     from .seeds import run_seeds
 
     outcome = _interruptible(

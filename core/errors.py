@@ -12,6 +12,9 @@ class TaskrunError(Exception):
     """Base class: a problem the user can act on. `hint` says what to do instead."""
 
     exit_code = 1
+    # True in the other processes of a distributed launch when rank 0 took the decision that
+    # failed: rank 0 prints the error, the others only exit with its code.
+    shown_elsewhere = False
 
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)

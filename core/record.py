@@ -31,14 +31,17 @@ def write_record(
     precision: str,
     label_names: list[str],
     text_inputs: list[str],
+    launch: dict[str, Any] | None = None,
 ) -> None:
     """metrics.json, README.md and run_config.json (last: it marks the run finished and lists
-    every file taskrun writes, the pictures to come included, which --overwrite may replace)."""
+    every file taskrun writes, the pictures to come included, which --overwrite may replace).
+    `launch`: how the run was spread over processes (taskrun.launch.launch_record)."""
     metrics["pictures"] = planned_pictures(metrics["eval"]) if config.pictures else []
     write_json(folder / "metrics.json", metrics)
     write_atomically(folder / "README.md", model_card(task, config, metrics, label_names, text_inputs))
     (folder / "training_args.bin").unlink(missing_ok=True)  # a pickle; run_config.json has the settings
     record = run_record(task, config, precision, label_names, text_inputs)
+    record["launch"] = launch or {"processes": 1, "nodes": 1, "parallelism": "none"}
     record["files"] = sorted({p.name for p in folder.iterdir()} | {RUN_MARKER, *metrics["pictures"]})
     write_json(folder / RUN_MARKER, record)
 

@@ -7,10 +7,13 @@ Everything is written to a hidden staging folder beside the output folder and mo
 only when complete, so a failed or interrupted run leaves no half-written output.
 
 Under a distributed launch (`torchrun --nproc_per_node N -m taskrun run ...`, `accelerate launch`)
-every process runs this same function and the Trainer trains one model data-parallel: the local
-main process tokenises first (filling the cache) while the others wait, then they load its cache
-entry; evaluation is gathered over all processes; only the world's main process (rank 0) logs
-and writes files (the checkpoints' own files excepted: Trainer has every process write its part).
+every process runs this same function and the Trainer trains one model data-parallel (or sharded,
+as the launcher asks): the local main process tokenises first (filling the cache) while the others
+wait, then they load its cache entry; evaluation is gathered over all processes; only the world's
+main process (rank 0) logs and writes files (the checkpoints' own files excepted: Trainer has every
+process write its part). Rank 0 alone takes the launch's decisions (taskrun.launch): it locks and
+checks the output folder, picks the precision and the checkpoint to resume from, and hands each
+answer to the others.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from .checkpoints import (
     find_resume_point,
 )
 from .errors import ModelSourceError, TaskrunError, UsageError
+from .launch import check_sharding_in_effect, decided_once, is_main_process, launch_record
 from .manager import TaskrunPluginManager
 from .models import resolve_model
 from .outputs import (
@@ -73,11 +76,6 @@ class RunResult:
     metrics: dict[str, Any]
     seconds: float
     main_process: bool = True  # False in the other processes of a distributed launch: they write and print nothing
-
-
-def is_main_process() -> bool:
-    """False in all but rank 0 of a distributed launch (torchrun and accelerate launch set RANK)."""
-    return os.environ.get("RANK", "0") == "0"
 
 
 def resolve(manager: TaskrunPluginManager, config: RunConfig) -> tuple[TaskSpec, RunConfig]:
@@ -139,19 +137,25 @@ def run(manager: TaskrunPluginManager, config: RunConfig) -> RunResult:
     distributed launch)."""
     started = time.monotonic()
     task, config = resolve(manager, config)
-    with output_dir_lock(config.output_dir) if is_main_process() else contextlib.nullcontext():
+    with contextlib.ExitStack() as held:
+        decided_once(lambda: claim_output_dir(config, held))
         return _run_stages(manager, task, config, started)
+
+
+def claim_output_dir(config: RunConfig, held: contextlib.ExitStack) -> None:
+    """Lock the output folder for the rest of the run (the lock joins `held`), check that the run
+    may write there, and remove the staging folders of killed runs. Rank 0's job in a launch."""
+    held.enter_context(output_dir_lock(config.output_dir))
+    check_output_dir(config.output_dir, config.overwrite, config.resume)
+    remove_stale_staging(config.output_dir)
 
 
 def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, started: float) -> RunResult:
     """The stages of a run, in order, with its output folder locked."""
     main = is_main_process()
-    check_output_dir(config.output_dir, config.overwrite, config.resume)
-    if main:
-        remove_stale_staging(config.output_dir)
     config = dataclasses.replace(config, model_path=resolve_model(config.model))  # fails fast offline; loads nothing
-    if main:
-        check_room(config.output_dir, config.model_path, 0 if config.save_every == "no" else config.keep_checkpoints)
+    room_for = 0 if config.save_every == "no" else config.keep_checkpoints
+    decided_once(lambda: check_room(config.output_dir, config.model_path, room_for))
     dataset, label_names = load_data(manager, task, config)
     log.info(
         "task %s (plugin %s, %s): %s train and %s validation examples%s",
@@ -168,15 +172,16 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     best = best_metric(task, config.metric_for_best, len(label_names))
     tokenizer, config = load_tokenizer(config)
     data_id = data_digest(dataset)
-    precision = resolve_precision(config.precision)  # imports torch: after every check that can fail fast
+    # Imports torch: after every check that can fail fast. One choice for all processes (a timing).
+    precision = decided_once(lambda: resolve_precision(config.precision))
     from .training import (  # transformers: only once the data is known to be good
         ManifestCallback,
         TaskrunTrainer,
         attributed,
         balanced_loss,
-        check_finite_model,
         log_progress_to_stderr,
         run_callbacks,
+        save_final_model,
         training_arguments,
     )
 
@@ -191,7 +196,7 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     tokenized, unseen = align_labels(tokenized, dataset, task, label_names)
     collator, collator_plugin = manager.answer("taskrun_data_collator", task, config=config, tokenizer=tokenizer)
     identity = run_identity(task, config, label_names, data_id)
-    resume_from = resume_point(config, identity)
+    resume_from = decided_once(lambda: resume_point(config, identity))  # hashes each checkpoint once
     model, model_plugin = build_model(manager, task, config, label_names)
 
     created = not config.output_dir.exists()
@@ -222,13 +227,13 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
             ],
         )
         trainer.model_plugin, trainer.task = model_plugin, task
+        check_sharding_in_effect(trainer)
         log_progress_to_stderr(trainer)
         if resume_from is not None:
             log.info("resuming from %s (step %d)", resume_from.path, resume_from.step)
         train_output = trainer.train(resume_from_checkpoint=str(resume_from.path) if resume_from else None)
         final = trainer.predict(tokenized["validation"], metric_key_prefix="eval")  # gathered over all processes
-        check_finite_model(trainer.model)
-        trainer.save_model(str(staging))  # every process calls it; rank 0 writes (a sharded save: each its part)
+        save_final_model(trainer, staging)  # every process calls it (a sharded model is gathered); rank 0 writes
 
         metrics = run_metrics(task, config, tokenized, train_output, final, label_names, counts, truncated)
         metrics.update(best_record(trainer.state, args, best, config))
@@ -247,7 +252,7 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         text_inputs = [c for c in task.text_columns if c in dataset["train"].column_names]
         if (checkpoints / TRACKING_LOGS).is_dir():  # the trackers' files (TensorBoard): the run's, in its record
             shutil.move(checkpoints / TRACKING_LOGS, staging / TRACKING_LOGS)
-        write_record(staging, task, config, metrics, precision, label_names, text_inputs)
+        write_record(staging, task, config, metrics, precision, label_names, text_inputs, launch_record(trainer))
         publish(staging, config.output_dir)
     except BaseException as exc:
         if main:

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -26,9 +25,10 @@ from typing import Any
 
 from .errors import OutputExistsError, TrainingError, UsageError
 from .files import write_atomically, write_json
+from .launch import is_main_process, world_size
 from .manager import TaskrunPluginManager
 from .outputs import finished_metrics
-from .runner import is_main_process, run
+from .runner import run
 from .scoring import best_metric, expected_metric_names
 from .settings import read_file_mapping, settings_file_text
 from .task import RunConfig, TaskSpec, TaskSpecError, check_search_space, greater_is_better
@@ -104,7 +104,7 @@ def tune(manager: TaskrunPluginManager, config: RunConfig, trials: int, space_fi
     """Run trials until `trials` have finished (those of an earlier, interrupted search count)."""
     import optuna
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if world_size() > 1:
         raise UsageError(
             "taskrun tune runs its trials one after the other in one process; it cannot run under torchrun "
             "or accelerate launch (each process would ask for trials of its own)."

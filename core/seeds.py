@@ -19,9 +19,10 @@ from typing import Any, Sequence
 
 from .errors import OutputExistsError, UsageError
 from .files import write_json
+from .launch import is_main_process
 from .manager import TaskrunPluginManager
 from .outputs import RUN_MARKER, check_output_dir, finished_metrics
-from .runner import CUT_TO_MODEL, RunResult, is_main_process, run
+from .runner import CUT_TO_MODEL, RunResult, run
 from .scoring import scores_of
 from .settings import option_record
 from .task import RunConfig

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
@@ -128,14 +128,38 @@ class ManifestCallback(TrainerCallback):
         return control
 
 
-def check_finite_model(model: Any) -> None:
+def check_finite_weights(named_weights: Iterable[tuple[str, Any]]) -> None:
     """Refuse to save a model that holds NaN or infinite weights as a run's result."""
-    for name, parameter in model.named_parameters():
-        if not bool(parameter.detach().isfinite().all()):
+    for name, weights in named_weights:
+        if weights.is_floating_point() and not bool(weights.detach().isfinite().all()):
             raise TrainingError(
                 f"the trained model's weights {name} hold NaN or infinite values; it was not saved.",
                 hint="Lower --learning-rate, or check the data and labels.",
             )
+
+
+def save_final_model(trainer: Trainer, folder: Path) -> None:
+    """Save the trained model, checked for non-finite weights, as one `model.safetensors` that
+    `from_pretrained` and `pipeline()` read, whatever the training's sharding.
+
+    Every process must call it. Trainer's own save writes nothing for FSDP's sharded state dict
+    (only its checkpoints hold the shards): here the shards are gathered into one state dict
+    (accelerate's `get_state_dict`, a collective) and rank 0 writes it. DeepSpeed ZeRO and
+    FSDP's full state dict are gathered by Trainer's own save."""
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+    if trainer.is_fsdp_enabled and "FULL_STATE_DICT" not in str(getattr(plugin, "state_dict_type", "")):
+        state_dict = trainer.accelerator.get_state_dict(trainer.model)
+        if trainer.args.should_save:
+            check_finite_weights(state_dict.items())
+            trainer._save(str(folder), state_dict=state_dict)
+        return
+    if not (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled):
+        check_finite_weights(trainer.model.named_parameters())  # type: ignore[union-attr]
+    trainer.save_model(str(folder))  # rank 0 writes; DeepSpeed and FSDP gather the model on every process
+    if (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled) and trainer.args.should_save:
+        from safetensors.torch import load_file
+
+        check_finite_weights(load_file(folder / "model.safetensors").items())
 
 
 class StderrProgress(ProgressCallback):

@@ -337,3 +337,99 @@ def test_publishing_swaps_the_old_result_for_the_new_in_one_step(tmp_path):
     assert (old / "model.safetensors").read_text() == "new" and (new / "model.safetensors").read_text() == "old"
     _publish(new, old)
     assert (old / "model.safetensors").read_text() == "old" and not new.exists()
+
+
+# The files of one checkpoint, as each way of training writes them (the shard files' contents are
+# placeholders: sealing hashes bytes, whatever they are). FSDP's sharded state dict is a
+# torch.distributed.checkpoint folder per state, its `.metadata` written last.
+LAYOUTS = {
+    "one process": ["model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json", "rng_state.pth"],
+    "ddp": [
+        "model.safetensors",
+        "optimizer.pt",
+        "scheduler.pt",
+        "trainer_state.json",
+        "rng_state_0.pth",
+        "rng_state_1.pth",
+    ],
+    "fsdp sharded": [
+        "pytorch_model_fsdp_0/.metadata",
+        "pytorch_model_fsdp_0/__0_0.distcp",
+        "pytorch_model_fsdp_0/__1_0.distcp",
+        "optimizer_0/.metadata",
+        "optimizer_0/__0_0.distcp",
+        "optimizer_0/__1_0.distcp",
+        "scheduler.pt",
+        "trainer_state.json",
+        "rng_state_0.pth",
+        "rng_state_1.pth",
+    ],
+    "fsdp full": [
+        "model.safetensors",
+        "pytorch_model_fsdp.bin",
+        "optimizer.bin",
+        "scheduler.pt",
+        "trainer_state.json",
+        "rng_state_0.pth",
+    ],
+    "deepspeed": [
+        "model.safetensors",
+        "global_step6/mp_rank_00_model_states.pt",
+        "global_step6/bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt",
+        "global_step6/bf16_zero_pp_rank_1_mp_rank_00_optim_states.pt",
+        "latest",
+        "scheduler.pt",
+        "trainer_state.json",
+        "rng_state_0.pth",
+        "rng_state_1.pth",
+    ],
+}
+
+
+def write_layout(folder: Path, names: list[str]) -> None:
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(f"{name} bytes")
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_every_way_of_training_writes_checkpoints_that_seal_and_resume(tmp_path, layout):
+    folder = tmp_path / "checkpoints" / "checkpoint-6"
+    folder.mkdir(parents=True)
+    write_layout(folder, LAYOUTS[layout])
+    (folder / ".trainer_state.json.x1y2.partial").write_text("an atomic write, still going")
+    write_manifest(folder, {"step": 6}, None)
+    files = json.loads((folder / MANIFEST).read_text())["files"]
+    assert sorted(files) == sorted(LAYOUTS[layout])  # hidden shard metadata in, a write in progress out
+    assert [c.step for c in complete_checkpoints(tmp_path / "checkpoints")] == [6]
+
+
+@pytest.mark.parametrize(
+    "layout, removed, named",
+    [
+        ("fsdp sharded", "pytorch_model_fsdp_0/.metadata", "model weights"),
+        ("fsdp sharded", "optimizer_0/.metadata", "optimizer state"),
+        ("deepspeed", "global_step6/bf16_zero_pp_rank_1_mp_rank_00_optim_states.pt", None),
+        ("ddp", "rng_state_1.pth", None),
+        ("one process", "rng_state.pth", "random-number state"),
+        ("one process", "optimizer.pt", "optimizer state"),
+    ],
+)
+def test_a_checkpoint_missing_a_part_is_not_resumed_from(tmp_path, layout, removed, named):
+    """Sealed whole and then a file lost: not resumed from, naming the file. Sealed without the only
+    file of a part: not resumed from, naming the part. (One rank's file among several cannot be
+    missing at sealing: every process has written its files before rank 0 seals.)"""
+    from taskrun.checkpoints import problem_with
+
+    written, lost = tmp_path / "written" / "checkpoint-6", tmp_path / "lost" / "checkpoint-6"
+    for folder, names in ((written, [n for n in LAYOUTS[layout] if n != removed]), (lost, LAYOUTS[layout])):
+        folder.mkdir(parents=True)
+        write_layout(folder, names)
+        write_manifest(folder, {"step": 6}, None)
+    (lost / removed).unlink()
+    assert problem_with(lost) == f"{lost / removed} is missing"
+    if named:
+        assert named in (problem_with(written) or ""), problem_with(written)
+    else:
+        assert problem_with(written) is None
+    assert complete_checkpoints(tmp_path / "lost") == []
