@@ -15,7 +15,7 @@ import logging
 import os
 from typing import Any, Callable, TypeVar
 
-from .errors import TaskrunError
+from .errors import TaskrunError, UsageError
 
 log = logging.getLogger("taskrun")
 T = TypeVar("T")
@@ -118,14 +118,18 @@ def sharding_asked() -> str | None:
     return None
 
 
-def check_sharding_in_effect(trainer: Any) -> None:
-    """Warn when the launcher asked for FSDP or DeepSpeed but Trainer trains without it: accelerate
-    shards only on GPUs (and other accelerators); on CPU processes it falls back to DDP, silently."""
+def check_sharding_possible() -> None:
+    """Refuse FSDP or DeepSpeed without a GPU, before any data loads. accelerate (1.15) shards only
+    on GPUs and other accelerators: on CPU processes it would quietly train data-parallel instead,
+    or crash in the model's loading where FSDP's RAM-efficient loading left weights on rank 0 only."""
     asked = sharding_asked()
-    active = getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False)
-    if asked and not active:
-        log.warning(
-            "the launcher asked for %s, but accelerate shards only on GPUs: these CPU processes train "
-            "data-parallel (DDP), each with the whole model",
-            asked,
+    if asked is None:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError(
+            f"the launcher asks for {asked}, which accelerate runs only on GPUs, and this machine has none.",
+            hint="On CPU processes, launch without it to train data-parallel: "
+            "torchrun --nproc-per-node N -m taskrun run ..., or accelerate launch --multi_gpu --num_processes N.",
         )

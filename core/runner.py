@@ -38,7 +38,7 @@ from .checkpoints import (
     find_resume_point,
 )
 from .errors import ModelSourceError, TaskrunError, UsageError
-from .launch import check_sharding_in_effect, decided_once, is_main_process, launch_record
+from .launch import check_sharding_possible, decided_once, is_main_process, launch_record
 from .manager import TaskrunPluginManager
 from .models import resolve_model
 from .outputs import (
@@ -153,6 +153,7 @@ def claim_output_dir(config: RunConfig, held: contextlib.ExitStack) -> None:
 def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, started: float) -> RunResult:
     """The stages of a run, in order, with its output folder locked."""
     main = is_main_process()
+    decided_once(check_sharding_possible)
     config = dataclasses.replace(config, model_path=resolve_model(config.model))  # fails fast offline; loads nothing
     room_for = 0 if config.save_every == "no" else config.keep_checkpoints
     decided_once(lambda: check_room(config.output_dir, config.model_path, room_for))
@@ -227,7 +228,6 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
             ],
         )
         trainer.model_plugin, trainer.task = model_plugin, task
-        check_sharding_in_effect(trainer)
         log_progress_to_stderr(trainer)
         if resume_from is not None:
             log.info("resuming from %s (step %d)", resume_from.path, resume_from.step)

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,58 @@ def test_two_processes_train_one_model_and_write_it_once(tiny_model, tmp_path, c
     steps = json.loads((tmp_path / "single" / "metrics.json").read_text())["train"]["steps"]
     assert metrics["train"]["steps"] == steps == math.ceil(40 / 8)
     assert len(list((Path(os.environ["TASKRUN_CACHE_DIR"]) / "tokenized").iterdir())) == 1  # same fingerprint
+
+
+FSDP_CONFIG = """\
+compute_environment: LOCAL_MACHINE
+distributed_type: FSDP
+num_machines: 1
+num_processes: 2
+machine_rank: 0
+mixed_precision: 'no'
+fsdp_config:
+  fsdp_version: 2
+  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
+  fsdp_transformer_layer_cls_to_wrap: BertLayer
+  fsdp_state_dict_type: SHARDED_STATE_DICT
+  fsdp_reshard_after_forward: true
+"""
+
+
+def test_fsdp_asked_without_a_gpu_is_refused_once_before_any_work(tiny_model, tmp_path):
+    """accelerate shards only on GPUs: asked for FSDP on CPU processes, it would train with DDP
+    without a word (or crash loading the model). taskrun refuses, once, before reading the data,
+    and every process exits with the usage error's code."""
+    rng = random.Random(7)
+    train, dev = write_csv(tmp_path / "train.csv", 40, rng), write_csv(tmp_path / "dev.csv", 16, rng)
+    (tmp_path / "fsdp.yaml").write_text(FSDP_CONFIG)
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(tmp_path / "fsdp.yaml"),
+        "-m",
+        "taskrun",
+        "run",
+        "custom-csv",
+        "--train",
+        str(train),
+        "--validation",
+        str(dev),
+        "--model",
+        str(tiny_model),
+        "--output-dir",
+        str(tmp_path / "out"),
+        *OPTIONS,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert done.returncode != 0
+    error = "Error: the launcher asks for FSDP, which accelerate runs only on GPUs, and this machine has none."
+    assert done.stderr.count(error) == 1, done.stderr[-4000:]
+    # torchrun's summary lists each failed process: both exited with the usage error's code.
+    assert len(re.findall(r"^\s*exitcode\s*: 2 ", done.stderr, re.MULTILINE)) == 2, done.stderr[-4000:]
+    assert "taskrun: task custom-csv" not in done.stderr  # refused before the data was read
+    assert not (tmp_path / "out").exists()
