@@ -189,18 +189,34 @@ def _shown(value: Any) -> str:
 
 
 def check_safe_to_load(checkpoint: Checkpoint) -> None:
-    """Load every torch file of the checkpoint with weights_only=True (as Trainer will) first, so
-    that a file planted to run code fails here, unexecuted, with its name."""
+    """Load every torch file of the checkpoint (shard folders included) with weights_only=True
+    first, so that a file planted to run code fails here, unexecuted, with its name. Trainer
+    loads its own files so; DeepSpeed loads its optimizer files in full, and the few DeepSpeed
+    classes they hold are the only other ones allowed."""
     import torch
     from transformers.trainer_pt_utils import safe_globals
 
-    for path in sorted(p for p in checkpoint.path.iterdir() if p.suffix in (".pt", ".pth", ".bin")):
-        try:
-            with safe_globals():
-                torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{path} cannot be loaded safely, so it was not loaded: {first_line}") from exc
+    torch_files = sorted(p for p in checkpoint.path.rglob("*") if p.suffix in (".pt", ".pth", ".bin") and p.is_file())
+    deepspeed = any(p.parent.name.startswith("global_step") for p in torch_files)  # DeepSpeed's own folder
+    with torch.serialization.safe_globals(_deepspeed_checkpoint_classes() if deepspeed else []):
+        for path in torch_files:
+            try:
+                with safe_globals():
+                    torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise CheckpointError(f"{path} cannot be loaded safely, so it was not loaded: {first_line}") from exc
+
+
+def _deepspeed_checkpoint_classes() -> list[Any]:
+    """The classes DeepSpeed ZeRO pickles into its optimizer files (none where it is not installed)."""
+    try:
+        from deepspeed.runtime.fp16.loss_scaler import LossScaler
+        from deepspeed.runtime.zero.config import ZeroStageEnum
+        from deepspeed.utils.tensor_fragment import fragment_address
+    except ImportError:
+        return []
+    return [LossScaler, ZeroStageEnum, fragment_address]
 
 
 def discard_after(root: Path, step: int) -> None:

@@ -109,27 +109,23 @@ def launch_record(trainer: Any) -> dict[str, Any]:
     return record
 
 
-def sharding_asked() -> str | None:
-    """The sharding the launcher asked for (accelerate's FSDP or DeepSpeed settings), or None."""
-    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
-        return "FSDP"
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
-        return "DeepSpeed"
-    return None
+def fsdp_asked() -> bool:
+    """True when the launcher (accelerate launch with an FSDP config) asks for FSDP."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
 
 
 def check_sharding_possible() -> None:
-    """Refuse FSDP or DeepSpeed without a GPU, before any data loads. accelerate (1.15) shards only
-    on GPUs and other accelerators: on CPU processes it would quietly train data-parallel instead,
-    or crash in the model's loading where FSDP's RAM-efficient loading left weights on rank 0 only."""
-    asked = sharding_asked()
-    if asked is None:
+    """Refuse FSDP without a GPU, before any data loads. accelerate (1.15) turns FSDP on only for
+    GPUs and other accelerators: on CPU processes it would quietly train data-parallel instead, or
+    crash loading the model where FSDP's RAM-efficient loading left the weights on rank 0 alone.
+    (DeepSpeed is not refused: it runs on CPU processes, through its own CPU accelerator.)"""
+    if not fsdp_asked():
         return
     import torch
 
     if not torch.cuda.is_available():
         raise UsageError(
-            f"the launcher asks for {asked}, which accelerate runs only on GPUs, and this machine has none.",
-            hint="On CPU processes, launch without it to train data-parallel: "
-            "torchrun --nproc-per-node N -m taskrun run ..., or accelerate launch --multi_gpu --num_processes N.",
+            "the launcher asks for FSDP, which accelerate runs only on GPUs, and this machine has none.",
+            hint="On CPU processes, train data-parallel (torchrun --nproc-per-node N -m taskrun run ...) "
+            "or shard the optimizer with DeepSpeed ZeRO (accelerate launch with a DeepSpeed config).",
         )

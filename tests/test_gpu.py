@@ -29,34 +29,19 @@ KILLER = Path(__file__).parent / "helpers" / "killed_taskrun.py"
 OPTIONS = ("--epochs", "2", "--batch-size", "4", "--learning-rate", "5e-3", "--precision", "fp32")
 
 
-def fsdp_config(processes: int) -> str:
-    return f"""\
-compute_environment: LOCAL_MACHINE
-distributed_type: FSDP
-num_machines: 1
-num_processes: {processes}
-machine_rank: 0
-mixed_precision: 'no'
-fsdp_config:
-  fsdp_version: 2
-  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
-  fsdp_transformer_layer_cls_to_wrap: BertLayer
-  fsdp_state_dict_type: SHARDED_STATE_DICT
-  fsdp_reshard_after_forward: true
-  fsdp_cpu_ram_efficient_loading: true
-"""
+FSDP_CONFIG = Path(__file__).parents[1] / "examples" / "accelerate" / "fsdp.yaml"
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, taskrun_tiny_model) -> Path:
-    folder = reviews_workdir(tmp_path_factory, taskrun_tiny_model, "gpu")
-    (folder / "fsdp.yaml").write_text(fsdp_config(min(2, torch.cuda.device_count())))
-    return folder
+    return reviews_workdir(tmp_path_factory, taskrun_tiny_model, "gpu")
 
 
 def fsdp_run(workdir: Path, output: str, *extra: str, kill: tuple[str, int] | None = None):
     program = [str(KILLER), kill[0], str(kill[1])] if kill else ["-m", "taskrun"]
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(workdir / "fsdp.yaml")]
+    processes = str(min(2, torch.cuda.device_count()))  # one process per GPU
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(FSDP_CONFIG)]
+    command += ["--num_processes", processes]
     args = ["run", "custom-csv", *data_options(workdir), "--output-dir", output, *OPTIONS, *extra]
     env = {**os.environ, "TASKRUN_CACHE_DIR": str(workdir / "cache")}
     return subprocess.run(

@@ -123,20 +123,7 @@ def test_two_processes_train_one_model_and_write_it_once(tiny_model, tmp_path, c
     assert len(list((Path(os.environ["TASKRUN_CACHE_DIR"]) / "tokenized").iterdir())) == 1  # same fingerprint
 
 
-FSDP_CONFIG = """\
-compute_environment: LOCAL_MACHINE
-distributed_type: FSDP
-num_machines: 1
-num_processes: 2
-machine_rank: 0
-mixed_precision: 'no'
-fsdp_config:
-  fsdp_version: 2
-  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
-  fsdp_transformer_layer_cls_to_wrap: BertLayer
-  fsdp_state_dict_type: SHARDED_STATE_DICT
-  fsdp_reshard_after_forward: true
-"""
+FSDP_CONFIG = Path(__file__).parents[1] / "examples" / "accelerate" / "fsdp.yaml"  # the example, 2 processes
 
 
 def test_fsdp_asked_without_a_gpu_is_refused_once_before_any_work(tiny_model, tmp_path):
@@ -145,13 +132,12 @@ def test_fsdp_asked_without_a_gpu_is_refused_once_before_any_work(tiny_model, tm
     and every process exits with the usage error's code."""
     rng = random.Random(7)
     train, dev = write_csv(tmp_path / "train.csv", 40, rng), write_csv(tmp_path / "dev.csv", 16, rng)
-    (tmp_path / "fsdp.yaml").write_text(FSDP_CONFIG)
     command = [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
         "--config_file",
-        str(tmp_path / "fsdp.yaml"),
+        str(FSDP_CONFIG),
         "-m",
         "taskrun",
         "run",
