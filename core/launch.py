@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from typing import Any, Callable, TypeVar
 
 from .errors import TaskrunError, UsageError
@@ -68,7 +69,7 @@ def decided_once(decide: Callable[[], T]) -> T:
         try:
             outcome[0] = ("answer", decide())
         except TaskrunError as exc:
-            outcome[0], failure = ("error", exc), exc
+            outcome[0], failure = ("error", _portable(exc)), exc
         except BaseException as exc:  # a bug or an interrupt: rank 0 shows it; the others only stop
             outcome[0], failure = ("failed", type(exc).__name__), exc
     dist.broadcast_object_list(outcome, src=0, device=PartialState().device)
@@ -83,6 +84,20 @@ def decided_once(decide: Callable[[], T]) -> T:
     error = RankZeroFailed(f"rank 0 of this launch failed ({value}); its output says why.")
     error.shown_elsewhere = True
     raise error
+
+
+def _portable(error: TaskrunError) -> TaskrunError:
+    """`error` if it survives pickling, as broadcasting needs; else a TaskrunError with its message,
+    hint and exit code (for an error class whose constructor takes other arguments)."""
+    try:
+        copy = pickle.loads(pickle.dumps(error))
+    except Exception:
+        copy = None
+    if type(copy) is type(error):
+        return error
+    stand_in = TaskrunError(error.message, error.hint)
+    stand_in.exit_code = error.exit_code
+    return stand_in
 
 
 def launch_record(trainer: Any) -> dict[str, Any]:
