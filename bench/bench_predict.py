@@ -14,26 +14,9 @@ recorded precision).
 
 import argparse
 import csv
-import time
 from pathlib import Path
 
-from machine import DEVICES, check_device, describe
-
-
-def best_of(repeats: int, calls: dict, device: str) -> dict:
-    """Each call's fastest time of `repeats` and its last result. The calls take turns, round by
-    round, so that a busy moment on a shared machine slows all of them alike."""
-    import torch
-
-    best, results = dict.fromkeys(calls, float("inf")), {}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            results[name] = call()
-            if device == "cuda":
-                torch.cuda.synchronize()  # the GPU's work done: no queued kernels left out of the time
-            best[name] = min(best[name], time.perf_counter() - start)
-    return {name: (best[name], results[name]) for name in calls}
+from machine import DEVICES, best_of, check_device, describe
 
 
 def main() -> None:

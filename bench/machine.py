@@ -1,6 +1,7 @@
-"""What the benchmarks ran on, printed above each table: figures from different machines differ by
-2x and more (bf16 pays on a Zen 4 and loses on a Xeon without AMX), so a table without its machine
-says little. Shared by bench/*.py and scripts/first_step.py; imports torch only when asked.
+"""What the benchmarks ran on, printed above each table (figures from different machines differ by
+2x and more: bf16 pays on a Zen 4 and loses on a Xeon without AMX, so a table without its machine
+says little), and how they time on a shared machine. Shared by bench/*.py and
+scripts/first_step.py; imports torch only when asked.
 """
 
 from __future__ import annotations
@@ -68,3 +69,19 @@ def describe(device: str) -> str:
     if device == "cuda":
         parts.insert(1, f"GPU {torch.cuda.get_device_name(0)}")
     return f"{time.strftime('%Y-%m-%d')}. Machine: " + "; ".join(parts) + "."
+
+
+def best_of(repeats: int, calls: dict, device: str) -> dict:
+    """Each call's fastest time of `repeats` and its last result. The calls take turns, round by
+    round, so that a busy moment on a shared machine slows all of them alike."""
+    import torch
+
+    best, results = dict.fromkeys(calls, float("inf")), {}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            results[name] = call()
+            if device == "cuda":
+                torch.cuda.synchronize()  # the GPU's work done: no queued kernels left out of the time
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: (best[name], results[name]) for name in calls}
