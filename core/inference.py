@@ -3,7 +3,8 @@ scored on a task's split). Both go through the same batched inference and the sa
 `taskrun_postprocess` hook as training's evaluation, so their answers agree with it and with
 `transformers.pipeline("text-classification", model=RUN_DIR)`.
 
-Inference sorts examples by length and pads each batch only to its longest example.
+Inference runs on the GPU when there is one (else the CPU), in the run's recorded precision, and
+`predict` sorts examples by length and pads each batch only to its longest example.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class LoadedRun:
         return str(self.record.get("precision_used") or "fp32")
 
     @property
+    def device(self) -> str:
+        """Where the model is: "cuda" or "cpu"."""
+        return next(self.model.parameters()).device.type
+
+    @property
     def eval_batch_size(self) -> int:
         """The batch size of the run's own evaluation (Trainer's: twice the training batch size)."""
         return int(self.record.get("batch_size", 16)) * 2
@@ -76,8 +82,16 @@ class LoadedRun:
         return RunConfig.from_dict(self.record)
 
 
-def load_run(folder: Path) -> LoadedRun:
-    """Open a run folder written by `taskrun run`; a clear error for anything else."""
+def inference_device() -> str:
+    """The GPU when torch sees one (as training does), else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_run(folder: Path, device: str | None = None) -> LoadedRun:
+    """Open a run folder written by `taskrun run`, its model on `device` (by default the GPU when
+    there is one, else the CPU); a clear error for anything else."""
     folder = Path(folder)
     marker = folder / RUN_MARKER
     if not marker.is_file():
@@ -96,7 +110,7 @@ def load_run(folder: Path) -> LoadedRun:
     finally:
         hf_logging.enable_progress_bar()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    return LoadedRun(folder, record, model, tokenizer, labels)
+    return LoadedRun(folder, record, model.to(device or inference_device()), tokenizer, labels)
 
 
 def task_for(manager: TaskrunPluginManager, run: LoadedRun) -> TaskSpec:
@@ -118,25 +132,45 @@ def infer(
     """Logits for every text (and its pair), cut to the run's max length, and how many texts were
     cut. Each batch is padded to its longest text; `by_length` batches texts of similar length
     together (fast), else in their order, as the run's own evaluation batched them. `precision`:
-    the run's recorded precision unless given (bf16 computes under autocast, as training did)."""
+    the run's recorded precision unless given (see `compute_precision`). The logits stay on the
+    device until the last batch, so that a GPU is not made to wait batch by batch."""
     import torch
 
-    precision = precision or run.precision
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
+        compute_precision(precision or run.precision, run.device)
+    )
     encoded, truncated = encode(run.tokenizer, texts, pairs, run.max_length)
     order = list(range(len(texts)))
     if by_length:
         order.sort(key=lambda i: len(encoded["input_ids"][i]))
-    logits = np.zeros((len(texts), run.model.config.num_labels), dtype=np.float32)
-    device = next(run.model.parameters()).device
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    with torch.inference_mode(), autocast:
+    outputs = []
+    with torch.inference_mode(), torch.autocast(run.device, dtype=dtype, enabled=dtype is not None):
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
             batch = run.tokenizer.pad(
                 [{key: values[i] for key, values in encoded.items()} for i in index], return_tensors="pt"
             )
-            logits[index] = run.model(**batch).logits.float().numpy()
+            outputs.append(run.model(**batch.to(run.device)).logits.float())
+    logits = np.zeros((len(texts), run.model.config.num_labels), dtype=np.float32)
+    if outputs:
+        logits[order] = torch.cat(outputs).cpu().numpy()
     return logits, sum(truncated)
+
+
+def compute_precision(precision: str, device: str) -> str:
+    """The precision inference computes in on `device` for a run's `precision` (bf16 and fp16
+    under autocast, as training computed). On a GPU, bf16 and fp16 as recorded (fp32 where the
+    GPU lacks bf16). On the CPU bf16 only where the run recorded (or the user asked for) it; fp16
+    runs, trained on a GPU, compute in fp32 there: the CPU has no fast fp16."""
+    import torch
+
+    if precision == "bf16" and (device != "cuda" or torch.cuda.is_bf16_supported()):
+        return "bf16"
+    if precision == "fp16" and device == "cuda":
+        return "fp16"
+    if precision != "fp32":
+        log.info("%s is not available on this %s: computing in fp32", precision, device.upper())
+    return "fp32"
 
 
 # -- predict ------------------------------------------------------------------------------------
@@ -232,7 +266,8 @@ def predict(
         for i, text in enumerate(inputs.texts)
         if not text.strip() or (inputs.pairs is not None and not inputs.pairs[i].strip())
     ]
-    keep = [i for i in range(len(inputs.texts)) if i not in set(empty)]
+    skipped = set(empty)
+    keep = [i for i in range(len(inputs.texts)) if i not in skipped]
     texts = [inputs.texts[i] for i in keep]
     pairs = [inputs.pairs[i] for i in keep] if inputs.pairs is not None else None
     rows = [dict(row) for row in inputs.rows]
@@ -333,9 +368,11 @@ def evaluate_run(
     batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Score the saved model on a task's split. Labels are matched by name through the saved
-    `id2label`; a different label set is an error that shows both. The texts are batched in their
-    order, by the run's evaluation batch size and in its precision, as the run's own evaluation
-    was: on the run's validation split the figures are the run's (to 1e-4)."""
+    `id2label`; a different label set is an error that shows both. It computes in the run's
+    precision, by its evaluation batch size: on the run's validation split the figures are the
+    run's (to 1e-4). In fp32 the batches are length-sorted (1.7x faster on SST-2's dev split,
+    logits within 1e-6); under bf16 or fp16 autocast a batch's padding moves logits by up to 1e-2,
+    so there the texts are batched in their order, as the run's own evaluation batched them."""
     task = dataclasses.replace(manager.task(task_name), problem_type=run.problem_type)
     config = dataclasses.replace(run.config(), task=task.name, max_train_samples=None, **options)
     dataset = manager.call("taskrun_load_dataset", task, config=config)
@@ -368,9 +405,12 @@ def evaluate_run(
             f"the model was trained on {'pairs of texts' if run.pair else 'single texts'}, "
             f"but {task.name!r} gives {'pairs' if pairs is not None else 'single texts'}."
         )
-    logits, truncated = infer(run, texts, pairs, batch_size or run.eval_batch_size, by_length=False)
+    precision = compute_precision(run.precision, run.device)
+    logits, truncated = infer(
+        run, texts, pairs, batch_size or run.eval_batch_size, precision, by_length=precision == "fp32"
+    )
     predictions = postprocess(manager, task, config, logits)
-    metrics = {"loss": eval_loss(run.problem_type, logits, references), "precision": run.precision}
+    metrics = {"loss": eval_loss(run.problem_type, logits, references), "precision": precision}
     metrics.update(merged_metrics(manager, task, predictions, references, model_labels))
     metrics.update(class_figures(predictions.label_ids, references, task, model_labels))
     if truncated:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import random
+import shutil
 
 import pytest
 from click.testing import CliRunner
 from conftest import sentence, write_tsv
+from taskrun import inference
 from taskrun.cli import main
 from taskrun.testing import make_manager, run_task
 
@@ -298,3 +300,64 @@ def test_the_output_path_is_checked_before_any_model_is_loaded(tmp_path):
     assert result.exit_code == 2 and f"--output {a_file / 'out.csv'}: {a_file} is a file, not a folder" in result.stderr
     wrong = invoke("predict", not_a_run, "some text", "--output", tmp_path / "out.txt")
     assert wrong.exit_code == 2 and "use a .csv, .tsv or .jsonl file name" in wrong.stderr
+
+
+def recorded_as(run_dir, precision, tmp_path):
+    """A copy of a finished run whose run_config.json says it trained in `precision`."""
+    copy = tmp_path / f"run-{precision}"
+    shutil.copytree(run_dir, copy)
+    record = json.loads((copy / "run_config.json").read_text())
+    (copy / "run_config.json").write_text(json.dumps({**record, "precision_used": precision}))
+    return copy
+
+
+def test_inference_computes_in_the_runs_recorded_precision(sentiment_run, tmp_path):
+    fp32 = inference.load_run(sentiment_run.output_dir)
+    assert fp32.device == "cpu" and fp32.precision == "fp32"
+    fp32_logits, _ = inference.infer(fp32, TEXTS, None, 2)
+    bf16 = inference.load_run(recorded_as(sentiment_run.output_dir, "bf16", tmp_path))
+    bf16_logits, _ = inference.infer(bf16, TEXTS, None, 2)
+    assert (bf16_logits == inference.infer(bf16, TEXTS, None, 2, "bf16")[0]).all()
+    assert abs(bf16_logits - fp32_logits).max() > 0  # bf16 autocast, as the run trained
+    assert abs(bf16_logits - fp32_logits).max() < 0.05
+    # a run trained in fp16 (on a GPU) computes in fp32 on the CPU: the model's own answers
+    fp16 = inference.load_run(recorded_as(sentiment_run.output_dir, "fp16", tmp_path))
+    assert (inference.infer(fp16, TEXTS, None, 2)[0] == fp32_logits).all()
+
+
+def test_eval_reports_the_precision_it_computed_in(sentiment_run, glue_dirs, tmp_path):
+    for recorded, used in (("bf16", "bf16"), ("fp16", "fp32")):
+        out = tmp_path / f"{recorded}.json"
+        folder = recorded_as(sentiment_run.output_dir, recorded, tmp_path)
+        result = invoke("eval", folder, "sentiment", "--data-dir", glue_dirs[0], "--output", out)
+        assert result.exit_code == 0, result.output
+        assert json.loads(out.read_text())["precision"] == used
+
+
+def test_length_sorted_batches_give_each_text_its_own_logits(sentiment_run):
+    run = inference.load_run(sentiment_run.output_dir)
+    texts = [" ".join(["word"] * n) for n in (9, 1, 30, 4, 17, 2, 60)]
+    sorted_logits, _ = inference.infer(run, texts, None, 3, by_length=True)
+    in_order, _ = inference.infer(run, texts, None, 3, by_length=False)
+    one_by_one = [inference.infer(run, [text], None, 1)[0][0] for text in texts]
+    assert abs(sorted_logits - in_order).max() < 1e-5
+    assert abs(sorted_logits - one_by_one).max() < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("recorded", "device", "gpu_bf16", "computed"),
+    [
+        ("bf16", "cpu", False, "bf16"),
+        ("fp16", "cpu", False, "fp32"),
+        ("fp32", "cpu", False, "fp32"),
+        ("bf16", "cuda", True, "bf16"),
+        ("bf16", "cuda", False, "fp32"),
+        ("fp16", "cuda", False, "fp16"),
+        ("fp32", "cuda", True, "fp32"),
+    ],
+)
+def test_the_precision_inference_computes_in(recorded, device, gpu_bf16, computed, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: gpu_bf16)
+    assert inference.compute_precision(recorded, device) == computed

@@ -1,0 +1,87 @@
+"""What the benchmarks ran on, printed above each table (figures from different machines differ by
+2x and more: bf16 pays on a Zen 4 and loses on a Xeon without AMX, so a table without its machine
+says little), and how they time on a shared machine. Shared by bench/*.py and
+scripts/first_step.py; imports torch only when asked.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+DEVICES = ("cpu", "cuda")
+
+
+def cpu_model() -> str:
+    """The CPU's model name, from lscpu (else /proc/cpuinfo, else the platform module)."""
+    try:
+        listing = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        listing = ""
+    for line in listing.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return _cpuinfo_field("model name") or platform.processor() or "unknown CPU"
+
+
+def cpu_bf16_flags() -> list[str]:
+    """The CPU's bf16 instruction flags (avx512_bf16, amx_bf16, ...): empty where it has none."""
+    return sorted(flag for flag in (_cpuinfo_field("flags") or "").split() if "bf16" in flag)
+
+
+def _cpuinfo_field(name: str) -> str | None:
+    """The first value of `name` in /proc/cpuinfo (None where there is no such file or field)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return None
+
+
+def check_device(device: str) -> None:
+    """Refuse --device cuda where torch sees no GPU, with a message instead of a traceback."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(
+            f"--device cuda: torch {torch.__version__} sees no CUDA GPU here"
+            f"{' (a CPU-only build)' if torch.version.cuda is None else ''}; use --device cpu."
+        )
+
+
+def describe(device: str) -> str:
+    """One markdown line: the date, the machine (CPU model, cores, bf16 flags, GPU when used), torch and its
+    threads."""
+    import torch
+
+    flags = ", ".join(cpu_bf16_flags()) or "none"
+    parts = [
+        f"CPU {cpu_model()} ({os.cpu_count()} cores; bf16 flags: {flags})",
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+    ]
+    if device == "cuda":
+        parts.insert(1, f"GPU {torch.cuda.get_device_name(0)}")
+    return f"{time.strftime('%Y-%m-%d')}. Machine: " + "; ".join(parts) + "."
+
+
+def best_of(repeats: int, calls: dict, device: str) -> dict:
+    """Each call's fastest time of `repeats` and its last result. The calls take turns, round by
+    round, so that a busy moment on a shared machine slows all of them alike."""
+    import torch
+
+    best, results = dict.fromkeys(calls, float("inf")), {}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            results[name] = call()
+            if device == "cuda":
+                torch.cuda.synchronize()  # the GPU's work done: no queued kernels left out of the time
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: (best[name], results[name]) for name in calls}
