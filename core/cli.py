@@ -18,7 +18,7 @@ import click
 
 from . import __version__
 from .errors import TaskrunError, UsageError
-from .launch import is_main_process
+from .launch import exit_together, is_main_process
 from .manager import TaskrunPluginManager, build_manager
 from .settings import RUN_DEFAULTS, config_file_option, eval_options, run_options, tune_options
 from .task import HYPERPARAMETERS, RunConfig, TaskSpec
@@ -45,6 +45,8 @@ def _handle_errors(func):
                 click.echo(f"Error: {exc.message}", err=True)
                 if exc.hint:
                     click.echo(exc.hint, err=True)
+            if exc.decided_for_all:  # a distributed launch: every process exits with the code
+                exit_together(exc.exit_code)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             _close_progress_bars()

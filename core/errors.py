@@ -12,8 +12,10 @@ class TaskrunError(Exception):
     """Base class: a problem the user can act on. `hint` says what to do instead."""
 
     exit_code = 1
-    # True in the other processes of a distributed launch when rank 0 took the decision that
-    # failed: rank 0 prints the error, the others only exit with its code.
+    # In a distributed launch, an error of a decision rank 0 took for every process
+    # (taskrun.launch.decided_once) is `decided_for_all` on every process, and `shown_elsewhere`
+    # on all but rank 0: rank 0 prints it, and every process exits with its code.
+    decided_for_all = False
     shown_elsewhere = False
 
     def __init__(self, message: str, hint: str | None = None):

@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-from typing import Any, Callable, TypeVar
+import signal
+import sys
+from typing import Any, Callable, NoReturn, TypeVar
 
 from .errors import TaskrunError, UsageError
 
@@ -69,6 +71,7 @@ def decided_once(decide: Callable[[], T]) -> T:
         try:
             outcome[0] = ("answer", decide())
         except TaskrunError as exc:
+            exc.decided_for_all = True
             outcome[0], failure = ("error", _portable(exc)), exc
         except BaseException as exc:  # a bug or an interrupt: rank 0 shows it; the others only stop
             outcome[0], failure = ("failed", type(exc).__name__), exc
@@ -79,11 +82,29 @@ def decided_once(decide: Callable[[], T]) -> T:
     if kind == "answer":
         return value
     if kind == "error":
-        value.shown_elsewhere = True
+        value.decided_for_all = value.shown_elsewhere = True
         raise value
     error = RankZeroFailed(f"rank 0 of this launch failed ({value}); its output says why.")
     error.shown_elsewhere = True
     raise error
+
+
+def exit_together(code: int) -> NoReturn:
+    """End this process of a launch with `code`, after a decision failed for every process: once
+    every process has come here (so rank 0 has printed why), all exit at once. torchrun stops the
+    other processes (SIGTERM) as soon as one has exited: that stop exits with `code` too, so that
+    each process reports the error's code, whichever exits first."""
+    import torch.distributed as dist
+
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(code))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+    except Exception:  # a process that already left: nothing more to wait for
+        pass
+    os._exit(code)
 
 
 def _portable(error: TaskrunError) -> TaskrunError:
