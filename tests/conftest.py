@@ -49,6 +49,15 @@ def tiny_model(taskrun_tiny_model) -> Path:
     return taskrun_tiny_model
 
 
+def needs_gloo():
+    """A skipif marker for tests that start a gloo process group (torchrun, accelerate launch)."""
+    import torch.distributed as dist
+
+    return pytest.mark.skipif(
+        not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed with gloo"
+    )
+
+
 def sentence(rng: random.Random, label: int) -> str:
     """A short sentence whose sentiment word follows the label (so there is something to learn)."""
     filler = rng.sample(WORDS[:10], 3)

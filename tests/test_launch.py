@@ -8,6 +8,7 @@ import pickle
 import socket
 
 import pytest
+from conftest import needs_gloo
 from taskrun.errors import CheckpointError, OutputExistsError, TaskrunError
 from taskrun.launch import _portable, decided_once
 
@@ -69,6 +70,7 @@ def _rank(rank: int, port: int, results) -> None:
 
 
 @pytest.mark.slow  # two processes
+@needs_gloo()
 def test_rank_zero_decides_and_every_process_gets_its_answer_or_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

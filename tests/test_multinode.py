@@ -18,16 +18,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import needs_gloo
 from test_resume import data_options, reviews_workdir
 
 torch = pytest.importorskip("torch")
-pytestmark = [
-    pytest.mark.slow,  # torchrun
-    pytest.mark.skipif(
-        not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-        reason="needs torch.distributed with gloo",
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_gloo()]  # torchrun
 
 HELPERS = Path(__file__).parent / "helpers"
 PROBE = HELPERS / "rank_probe.py"  # `-m taskrun`, recording each rank's tokenising and precision

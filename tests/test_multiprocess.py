@@ -14,16 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import sentence
+from conftest import needs_gloo, sentence
 
 torch = pytest.importorskip("torch")
-pytestmark = [
-    pytest.mark.slow,  # torchrun
-    pytest.mark.skipif(
-        not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-        reason="needs torch.distributed with gloo",
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_gloo()]  # torchrun
 
 OPTIONS = ("--epochs", "1", "--precision", "fp32")
 PROBE = Path(__file__).parent / "helpers" / "rank_probe.py"  # `-m taskrun`, recording each rank's tokenising
