@@ -3,11 +3,12 @@ setting of `mrpc`'s defaults saves.
 
 Times forward + backward + gradient clipping + fused AdamW (as Trainer runs them) on random
 token ids, batch 16 x 53 tokens (MRPC's mean pair length), with and without dropout and a
-frozen word-embedding matrix; then prints torch.profiler's top operators of the baseline step,
-and the rate of bare fp32 matrix products at the model's own shapes against a 2048^2 one.
-With --compile it also times `torch.compile(dynamic=True)` against eager on mrpc's default step
-at a few padded lengths: the compile time and the ms/step, to see whether compiling pays within a
-run. Read the ms/step as ratios within one invocation: these machines are noisy.
+frozen word-embedding matrix; prints the rate of bare fp32 matrix products at the model's own
+shapes against a 2048^2 one, then torch.profiler's top operators of the recipe's step and of
+mrpc's default step (no dropout, frozen word embeddings). With --compile it also times
+`torch.compile(dynamic=True)` against eager on mrpc's default step at a few padded lengths: the
+compile time and the ms/step, to see whether compiling pays within a run. Read the ms/step as
+ratios within one invocation: these machines are noisy.
 
     usage: python scripts/step_profile.py [--steps 15] [--compile]
 """
