@@ -70,7 +70,8 @@ def tune(
 ) -> TuneResult:
     """Search hyperparameters with Optuna: `trials` runs of `task` into OUTPUT/trial-NNNN/, the
     study in OUTPUT/study.db (resume=\"auto\" continues a killed search), the best trial's
-    settings in OUTPUT/best.toml. `options` are fixed for every trial; `space` is a search-space file."""
+    settings in OUTPUT/best.toml. `options` are fixed for every trial; `space` is a search-space file;
+    `seeds=[13, 42, 87]` scores each trial by its mean over those seeds."""
     from .search import tune as search
 
     manager = manager or build_manager()
@@ -78,7 +79,7 @@ def tune(
     given = {**options, "trials": trials, **({"space": space} if space is not None else {})}
     values, ctx = resolve_options(spec.name, tune_options(spec), given, config, f"taskrun.tune({task!r})")
     run_settings = config_from_values(spec, tune_output(spec, values), sources(ctx, spec))
-    return search(manager, run_settings, values["trials"], values["space"])
+    return search(manager, run_settings, values["trials"], values["space"], values["seeds"])
 
 
 def tune_output(task: TaskSpec, values: dict[str, Any]) -> dict[str, Any]:

@@ -491,7 +491,7 @@ def tune_group() -> None:
     """Search TASK's hyperparameters with Optuna: each trial a run, the best one's settings kept.
 
     `taskrun tune TASK --help` shows the options: every `run` option (fixed for all trials),
-    --trials and --space.
+    --trials, --space, and --seeds to score each trial by its mean over several seeds.
     """
 
 
@@ -503,9 +503,9 @@ def _tune_command(task: TaskSpec) -> click.Command:
         from .search import BEST, SUMMARY, summary_rows, tune
         from .settings import config_from_values, sources
 
-        trials, space = values["trials"], values["space"]
+        trials, space, seeds = values["trials"], values["space"], values["seeds"]
         config = config_from_values(task, tune_output(task, values), sources(ctx, task))
-        outcome = _interruptible(lambda: tune(_manager(ctx), config, trials, space), config.output_dir)
+        outcome = _interruptible(lambda: tune(_manager(ctx), config, trials, space, seeds), config.output_dir)
         minutes, secs = divmod(int(round(outcome.summary["seconds"])), 60)
         finished = sum(1 for row in outcome.summary["trials"] if row["state"] != "interrupted")
         click.echo(f"\ntaskrun: {task.name}, {finished} trial(s) in {minutes}m {secs:02d}s")

@@ -3,7 +3,8 @@
 One row per run: the settings that differ between the runs, every scalar validation metric (the
 primary one first and its best value marked, the loss last), the time and the training speed; as
 a table, JSON or CSV, and optionally a bar chart. A folder that is not a run but whose subfolders
-are (`OUTPUT/seed-13/`, `OUTPUT/trial-0003/`) stands for those runs, in natural name order.
+are (`OUTPUT/seed-13/`, `OUTPUT/trial-0003/`, `OUTPUT/trial-0003/seed-13/`) stands for those runs,
+in natural name order.
 
 Reads run_config.json and metrics.json only: no model, no torch, and nothing heavy at import, so
 that the CLI can add `compare_command` and stay fast. Unknown or missing entries of either file
@@ -165,13 +166,10 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
 
 
 def _expand(parent: Path, runs: list[Run], problems: list[str]) -> None:
-    """The finished runs among `parent`'s direct subfolders (hidden staging folders aside)."""
-    children = sorted(
-        (child for child in parent.iterdir() if child.is_dir() and not child.name.startswith(".")),
-        key=lambda child: natural_key(child.name),
-    )
-    finished = [child for child in children if (child / RUN_MARKER).exists()]
-    unfinished = [child for child in children if child not in finished and (child / CHECKPOINTS).is_dir()]
+    """The finished runs among `parent`'s subfolders (hidden staging folders aside), and one level
+    further down for a subfolder that is itself a folder of runs (`tune --seeds`:
+    OUTPUT/trial-0003/seed-13/)."""
+    finished, unfinished = _runs_below(parent, levels=2)
     if not finished:
         also = f" ({len(unfinished)} unfinished: {', '.join(c.name for c in unfinished)})" if unfinished else ""
         problems.append(f"{parent}: not a run folder (no {RUN_MARKER} in it or in its subfolders){also}")
@@ -180,6 +178,27 @@ def _expand(parent: Path, runs: list[Run], problems: list[str]) -> None:
         log.warning("%s is an unfinished run (%s/ but no %s): left out", child, CHECKPOINTS, RUN_MARKER)
     for child in finished:
         _read_run(child, runs, problems)
+
+
+def _runs_below(parent: Path, levels: int) -> tuple[list[Path], list[Path]]:
+    """The finished and the unfinished runs among `parent`'s subfolders, in natural name order,
+    looking `levels` folders deep."""
+    children = sorted(
+        (child for child in parent.iterdir() if child.is_dir() and not child.name.startswith(".")),
+        key=lambda child: natural_key(child.name),
+    )
+    finished: list[Path] = []
+    unfinished: list[Path] = []
+    for child in children:
+        if (child / RUN_MARKER).exists():
+            finished.append(child)
+        elif (child / CHECKPOINTS).is_dir():
+            unfinished.append(child)
+        elif levels > 1:
+            deeper = _runs_below(child, levels - 1)
+            finished += deeper[0]
+            unfinished += deeper[1]
+    return finished, unfinished
 
 
 def _read_run(folder: Path, runs: list[Run], problems: list[str]) -> None:
@@ -479,8 +498,8 @@ def comparison_png(comparison: Comparison, path: Path) -> list[str]:
 def compare_command(folders: tuple[Path, ...], as_json: bool, as_csv: bool, picture: Path | None) -> None:
     """Compare finished runs: the settings that differ, the metrics, the time.
 
-    A folder whose subfolders are runs (OUTPUT/seed-13/, OUTPUT/trial-0003/, ...) stands for
-    them. Only the runs' JSON files are read: no model is loaded.
+    A folder whose subfolders are runs (OUTPUT/seed-13/, OUTPUT/trial-0003/, ...; with `tune
+    --seeds`, OUTPUT/trial-0003/seed-13/) stands for them. Only the runs' JSON files are read: no model is loaded.
     """
     from .cli import _handle_errors, _show_log_messages  # here: taskrun.cli adds this command
 

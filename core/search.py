@@ -5,6 +5,9 @@ OUTPUT/ holds the study (study.db, SQLite), one run folder per trial (trial-0000
 the best trial's settings as a config file, so that `taskrun run TASK --config OUTPUT/best.toml`
 trains it again. The tokenised data is shared between trials through taskrun's cache.
 
+With --seeds, each trial trains once per seed (trial-0000/seed-13/ ...) and scores the mean over
+them: on a dev set of a few hundred examples one seed's score moves as much as the settings do.
+
 A search killed at any moment continues with `--resume auto`: the trials already finished stay in
 the study, and the one that was running is run again with the same settings, from its newest
 complete checkpoint. Trials are asked for and told one at a time (Optuna's ask-and-tell), so that
@@ -18,10 +21,11 @@ import json
 import logging
 import math
 import shutil
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .errors import OutputExistsError, TrainingError, UsageError
 from .files import write_atomically, write_json
@@ -30,6 +34,7 @@ from .manager import TaskrunPluginManager
 from .outputs import finished_metrics
 from .runner import run
 from .scoring import best_metric, expected_metric_names
+from .seeds import run_seeds, seed_folder
 from .settings import read_file_mapping, settings_file_text
 from .task import RunConfig, TaskSpec, TaskSpecError, check_search_space, greater_is_better
 
@@ -100,8 +105,15 @@ def direction(task: TaskSpec, chosen: str | None) -> bool:
     return greater_is_better(chosen.removeprefix("eval_"))
 
 
-def tune(manager: TaskrunPluginManager, config: RunConfig, trials: int, space_file: Path | None = None) -> TuneResult:
-    """Run trials until `trials` have finished (those of an earlier, interrupted search count)."""
+def tune(
+    manager: TaskrunPluginManager,
+    config: RunConfig,
+    trials: int,
+    space_file: Path | None = None,
+    seeds: Sequence[int] | None = None,
+) -> TuneResult:
+    """Run trials until `trials` have finished (those of an earlier, interrupted search count);
+    with `seeds`, each trial is scored by its mean over them."""
     import optuna
 
     if world_size() > 1:
@@ -111,6 +123,7 @@ def tune(manager: TaskrunPluginManager, config: RunConfig, trials: int, space_fi
         )
     if config.resume not in (None, "auto"):
         raise UsageError("taskrun tune continues a search with --resume auto, not from a checkpoint.")
+    seeds = check_seeds(seeds)
     task = manager.task(config.task)
     space = search_space(task, space_file)
     higher = direction(task, config.metric_for_best)
@@ -120,7 +133,7 @@ def tune(manager: TaskrunPluginManager, config: RunConfig, trials: int, space_fi
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return _search(manager, task, config, trials, space, higher, folder)
+        return _search(manager, task, config, trials, space, higher, folder, seeds)
     finally:
         optuna.logging.set_verbosity(verbosity)
 
@@ -133,6 +146,7 @@ def _search(
     space: dict[str, dict[str, Any]],
     higher: bool,
     folder: Path,
+    seeds: list[int] | None,
 ) -> TuneResult:
     import optuna
 
@@ -142,7 +156,7 @@ def _search(
         direction="maximize" if higher else "minimize",
         load_if_exists=True,
     )
-    check_same_search(study, config.metric_for_best, higher, folder)
+    check_same_search(study, config.metric_for_best, higher, seeds, folder)
     # Seeded by --seed and by how far the search got, so that a resumed search does not draw the
     # settings of its first trials again.
     study.sampler = optuna.samplers.TPESampler(seed=config.seed + len(study.trials))
@@ -157,32 +171,28 @@ def _search(
         shown = ", ".join(f"{key} {_shown(value)}" for key, value in trial.params.items())
         log.info("trial %d of %d (%s): %s", number, trials, name, shown)
         trial_started = time.monotonic()
-        done = finished_metrics(folder / name) if trial.user_attrs.get("resumes") else None
-        if done is not None:  # finished before the search was killed, but not yet scored
-            log.info("%s finished before the search stopped: its score is kept", name)
-            outcome = score_of(done)
-        else:
-            resumed = bool(trial.user_attrs.get("resumes"))
-            trial_config = dataclasses.replace(
-                config,
-                **trial.params,
-                output_dir=folder / name,
-                resume="auto" if resumed else None,
-                force_resume=config.force_resume and resumed,
-                overwrite=False,
-                sources={**config.sources, **dict.fromkeys(trial.params, f"tune ({name})")},
-            )
-            try:  # any other error ends the search, the trial left running: --resume auto retries it
-                outcome = score_of(run(manager, trial_config).metrics)
-            except TrainingError as exc:  # a diverged trial is a result of the search, not its end
-                outcome = exc.message
+        resumed = bool(trial.user_attrs.get("resumes"))
+        trial_config = dataclasses.replace(
+            config,
+            **trial.params,
+            output_dir=folder / name,
+            resume="auto" if resumed else None,
+            force_resume=config.force_resume and resumed,
+            overwrite=False,
+            sources={**config.sources, **dict.fromkeys(trial.params, f"tune ({name})")},
+        )
+        try:  # any other error ends the search, the trial left running: --resume auto retries it
+            outcome = run_trial(manager, trial_config, seeds)
+        except TrainingError as exc:  # a diverged trial is a result of the search, not its end
+            outcome = exc.message
         trial.set_user_attr("seconds", round(time.monotonic() - trial_started, 1))
         if isinstance(outcome, str):
             log.warning("%s failed: %s", name, outcome)
             trial.set_user_attr("error", outcome)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            study.tell(trial, outcome)
+            trial.set_user_attr("score", dataclasses.asdict(outcome))
+            study.tell(trial, outcome.value)
         if is_main_process():
             write_json(folder / SUMMARY, summarise(study, task, higher, time.monotonic() - started))
     summary = summarise(study, task, higher, time.monotonic() - started)
@@ -191,8 +201,49 @@ def _search(
     if is_main_process():
         write_json(folder / SUMMARY, summary)
         if best_run is not None:
-            write_best_settings(best_run, folder / BEST, task.name)
+            write_best_settings(best_run, folder / BEST, task.name, seeds, config.sources.get("seeds"))
     return TuneResult(folder, summary, best_run)
+
+
+def check_seeds(seeds: Sequence[int] | None) -> list[int] | None:
+    """--seeds of a search: None (one run per trial, at --seed) or distinct seeds."""
+    if seeds is None or len(seeds) == 0:
+        return None
+    repeated = sorted({seed for seed in seeds if list(seeds).count(seed) > 1})
+    if repeated:
+        raise UsageError(f"--seeds: {', '.join(map(str, repeated))} given more than once.")
+    return list(seeds)
+
+
+@dataclass
+class Score:
+    """A finished trial's score: its value, and with --seeds the standard deviation and each seed's."""
+
+    value: float
+    std: float | None = None
+    seeds: dict[str, float] | None = None
+
+
+def run_trial(manager: TaskrunPluginManager, config: RunConfig, seeds: list[int] | None) -> Score | str:
+    """Train one trial (once, or once per seed) and score it, or say why it has no score. A trial
+    run again after the search was killed keeps what it had finished: its run, or its seeds."""
+    if seeds is None:
+        done = finished_metrics(Path(config.output_dir)) if config.resume else None
+        if done is not None:  # finished before the search was killed, but not yet scored
+            log.info("%s finished before the search stopped: its score is kept", config.output_dir)
+        outcome = score_of(done if done is not None else run(manager, config).metrics)
+        return outcome if isinstance(outcome, str) else Score(outcome)
+    result = run_seeds(manager, config, seeds)
+    scores = {str(seed): score_of(each.metrics) for seed, each in result.runs.items()}
+    for seed, score in scores.items():
+        if isinstance(score, str):
+            return f"seed {seed}: {score}"
+    values = [float(score) for score in scores.values()]
+    return Score(
+        statistics.fmean(values),
+        statistics.stdev(values) if len(values) > 1 else 0.0,
+        {seed: float(score) for seed, score in scores.items()},
+    )
 
 
 def distribution(name: str, spec: dict[str, Any]) -> Any:
@@ -220,17 +271,30 @@ def score_of(metrics: dict[str, Any]) -> float | str:
     return float(value)
 
 
-def check_same_search(study: Any, metric: str | None, higher: bool, folder: Path) -> None:
-    """A search continued with --resume auto optimises what it optimised before."""
+def check_same_search(study: Any, metric: str | None, higher: bool, seeds: list[int] | None, folder: Path) -> None:
+    """A search continued with --resume auto optimises what it optimised before, over the same
+    seeds: otherwise its trials' scores could not be compared."""
     recorded = study.user_attrs.get("metric_for_best", "(unset)")
     if recorded == "(unset)":
         study.set_user_attr("metric_for_best", metric)
         study.set_user_attr("greater_is_better", higher)
-    elif recorded != metric:
+        study.set_user_attr("seeds", seeds)
+        return
+    if recorded != metric:
         raise UsageError(
             f"the search in {folder} optimises --metric-for-best {recorded or 'the primary metric'}, "
             f"not {metric or 'the primary metric'}.",
             hint="Continue it with the same --metric-for-best, or start again (--overwrite, another --output-dir).",
+        )
+    before = study.user_attrs.get("seeds")
+    if before != seeds:
+
+        def shown(value: list[int] | None) -> str:
+            return f"--seeds {','.join(map(str, value))}" if value else "one run per trial (no --seeds)"
+
+        raise UsageError(
+            f"the search in {folder} scores {shown(before)}, not {shown(seeds)}.",
+            hint="Continue it with the same --seeds, or start again (--overwrite, another --output-dir).",
         )
 
 
@@ -267,6 +331,7 @@ def summarise(study: Any, task: TaskSpec, higher: bool, seconds: float) -> dict[
             "state": "interrupted" if t.state.name == "FAIL" and "error" not in t.user_attrs else t.state.name.lower(),
             "params": t.params,
             "value": t.value,
+            **({"std": t.user_attrs["score"]["std"], "seeds": t.user_attrs["score"]["seeds"]} if seeded(t) else {}),
             "seconds": t.user_attrs.get("seconds"),
             **({"error": t.user_attrs["error"]} if "error" in t.user_attrs else {}),
         }
@@ -278,15 +343,28 @@ def summarise(study: Any, task: TaskSpec, higher: bool, seconds: float) -> dict[
     return {
         "task": task.name,
         "greater_is_better": higher,
+        "seeds": study.user_attrs.get("seeds"),
         "trials": rows,
         "best": best,
         "seconds": round(seconds, 1),
     }
 
 
-def write_best_settings(run_folder: Path, path: Path, task: str) -> None:
-    """best.toml: the best trial's recorded settings, as a config file for `taskrun run`."""
+def seeded(trial: Any) -> bool:
+    """Whether a trial was scored over several seeds (--seeds)."""
+    return (trial.user_attrs.get("score") or {}).get("seeds") is not None
+
+
+def write_best_settings(
+    trial_folder: Path, path: Path, task: str, seeds: list[int] | None = None, seeds_source: str | None = None
+) -> None:
+    """best.toml: the best trial's recorded settings, as a config file for `taskrun run`; with
+    --seeds, those of its first seed's run, and the seeds instead of that run's seed."""
+    run_folder = trial_folder if seeds is None else seed_folder(trial_folder, seeds[0])
     options = json.loads((run_folder / "run_config.json").read_text(encoding="utf-8"))["options"]
+    if seeds is not None:
+        options = {name: entry for name, entry in options.items() if name != "seed"}
+        options["seeds"] = {"value": seeds, "source": seeds_source or "command line"}
     write_atomically(path, settings_file_text(task, options))
 
 
@@ -307,9 +385,16 @@ def summary_rows(summary: dict[str, Any]) -> list[list[str]]:
             [
                 row["folder"] or str(row["number"]),
                 *(_shown(row["params"][n]) if n in row["params"] else "" for n in names),
-                f"{row['value']:.4f}" if row["value"] is not None else row["state"],
+                score_cell(row),
                 f"{row['seconds']:.0f}" if row.get("seconds") is not None else "",
                 "best" if row["number"] == best else "",
             ]
         )
     return rows
+
+
+def score_cell(row: dict[str, Any]) -> str:
+    """A trial's score in the table: the value, ± the spread over its seeds, or its state."""
+    if row["value"] is None:
+        return row["state"]
+    return f"{row['value']:.4f} ± {row['std']:.4f}" if "std" in row else f"{row['value']:.4f}"

@@ -344,10 +344,15 @@ def run_options(task: TaskSpec) -> list[click.Parameter]:
 def tune_options(task: TaskSpec) -> list[click.Parameter]:
     """Every option of `taskrun tune TASK`: the run's (fixed for every trial, except those searched)
     and the search's own."""
-    params = [p for p in run_options(task) if p.name not in ("seeds", "print_config")]
+    params = [p for p in run_options(task) if p.name != "print_config"]
     for param in params:
         if param.name == "output_dir" and isinstance(param, click.Option):
             param.help = f"Where the trials, the study and the result go. [default: runs/tune-{task.name}-DATE-TIME]"
+        if param.name == "seeds" and isinstance(param, click.Option):
+            param.help = (
+                "Train every trial once per seed (OUTPUT/trial-NNNN/seed-N/) and score it by the mean over them: "
+                "one seed's score on a small dev set moves as much as the settings do. [default: one run, at --seed]"
+            )
     params.insert(
         1,
         click.Option(

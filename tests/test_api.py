@@ -70,6 +70,8 @@ def test_mistakes_raise_taskrun_errors_with_the_option_named(options, tmp_path):
         taskrun.run("custom-csv", output_dir=tmp_path / "x", offline=True, **options)
     with pytest.raises(UsageError, match="run_seeds"):
         taskrun.run("custom-csv", output_dir=tmp_path / "x", seeds=[1, 2], **options)
+    with pytest.raises(UsageError, match="--seeds: 1 given more than once"):  # tune takes seeds too
+        taskrun.tune("custom-csv", output_dir=tmp_path / "x", seeds=[1, 2, 1], **options)
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine")
     with pytest.raises(OutputExistsError):

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import re
+import statistics
 import subprocess
 import sys
 import tomllib
@@ -88,6 +90,49 @@ def test_a_search_cannot_change_what_it_optimises_and_refuses_what_cannot_work(c
     assert launched.exit_code == 2 and "cannot run under torchrun" in launched.stderr
 
 
+def test_a_search_over_seeds_scores_each_trial_by_its_mean(cli, workdir):
+    """--seeds trains every trial once per seed (trial-NNNN/seed-N/), scores it by the mean of the
+    seeds' published values, and keeps the seeds in best.toml, so that `run --config` trains them all."""
+    result = cli(*tune_args(workdir, "seeded", "--trials", "2", "--seeds", "1,2"))
+    assert result.exit_code == 0, result.output
+    out = workdir / "seeded"
+    summary = json.loads((out / "tune.json").read_text())
+    assert summary["seeds"] == [1, 2]
+    for row in summary["trials"]:
+        assert row["state"] == "complete"
+        values = {}
+        for seed in (1, 2):
+            run_folder = out / row["folder"] / f"seed-{seed}"
+            record = json.loads((run_folder / "run_config.json").read_text())
+            assert record["seed"] == seed and record["learning_rate"] == row["params"]["learning_rate"]
+            values[str(seed)] = json.loads((run_folder / "metrics.json").read_text())["best"]["value"]
+        assert row["seeds"] == values
+        assert row["value"] == pytest.approx(statistics.fmean(values.values()))
+        assert row["std"] == pytest.approx(statistics.stdev(values.values()))
+        assert json.loads((out / row["folder"] / "summary.json").read_text())["seeds"] == [1, 2]
+    best = max(summary["trials"], key=lambda row: row["value"])
+    assert summary["best"]["number"] == best["number"]
+    assert f"{best['value']:.4f} ± {best['std']:.4f}" in result.stdout
+    settings = tomllib.loads((out / "best.toml").read_text())
+    assert settings["seeds"] == [1, 2] and "seed" not in settings
+    assert settings["learning_rate"] == best["params"]["learning_rate"]
+    again = cli("run", "custom-csv", "--config", out / "best.toml", "--print-config")
+    assert again.exit_code == 0, again.output
+    assert tomllib.loads(again.stdout)["seeds"] == [1, 2]
+    # `taskrun compare` reads the whole search: every seed of every trial.
+    compared = cli("compare", out, "--json")
+    assert compared.exit_code == 0, compared.output
+    assert len(json.loads(compared.stdout)["runs"]) == 4
+    # A search continues over the seeds it scored, and no others.
+    for other, shown in (("1,3", "--seeds 1,3"), (None, "one run per trial (no --seeds)")):
+        extra = ("--seeds", other) if other else ()
+        refused = cli(*tune_args(workdir, "seeded", "--trials", "3", "--resume", "auto", *extra))
+        assert refused.exit_code == 2 and f"scores --seeds 1,2, not {shown}" in refused.stderr, refused.stderr
+    repeated = cli(*tune_args(workdir, "repeated", "--seeds", "1,1"))
+    assert repeated.exit_code == 2 and "--seeds: 1 given more than once" in repeated.stderr
+    assert not (workdir / "repeated").exists()
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -133,3 +178,26 @@ def test_a_killed_search_resumes_the_interrupted_trial_from_its_checkpoint(workd
         next(r for r in summary["trials"] if r["number"] != 0 and r["folder"] == "trial-0000"),
     )
     assert first["params"] == again["params"]
+
+
+@pytest.mark.slow
+def test_a_killed_search_over_seeds_keeps_its_finished_work(workdir):
+    """Killed in the first seed of the first trial, after its first checkpoint: --resume auto
+    continues that seed from checkpoint-6, trains the second, and scores the trial by both."""
+    (workdir / "space-8.toml").write_text(
+        "learning_rate = { low = 1e-4, high = 1e-2, log = true }\nbatch_size = { choices = [8] }\n",
+        encoding="utf-8",
+    )
+    args = tune_args(
+        workdir, "killed-seeds", "--trials", "1", "--seeds", "1,2", "--space", str(workdir / "space-8.toml")
+    )
+    common = {"cwd": workdir, "capture_output": True, "text": True, "timeout": 300}
+    killed = subprocess.run([sys.executable, str(HELPER), "saved", "6", *args], **common)
+    assert killed.returncode == -9, killed.stderr
+    resumed = subprocess.run([sys.executable, "-m", "taskrun", *args, "--resume", "auto"], **common)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "trial-0000 was interrupted" in resumed.stderr
+    assert re.search(r"resuming from \S*seed-1\S*checkpoint-6", resumed.stderr), resumed.stderr
+    summary = json.loads((workdir / "killed-seeds" / "tune.json").read_text())
+    complete = [row for row in summary["trials"] if row["state"] == "complete"]
+    assert [row["folder"] for row in complete] == ["trial-0000"] and set(complete[0]["seeds"]) == {"1", "2"}
