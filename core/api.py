@@ -38,9 +38,14 @@ def run(
     from .runner import run as run_task
 
     manager = manager or build_manager()
-    if options.get("seeds"):
-        raise UsageError("taskrun.run() trains one model: call taskrun.run_seeds(task, seeds, ...) for several seeds.")
-    return run_task(manager, run_config(manager, task, config, options))
+    settings, seeds = run_config(manager, task, config, options)
+    if seeds:
+        given = "seeds=" if options.get("seeds") else f"{config} holds seeds:"
+        raise UsageError(
+            f"taskrun.run() trains one model, and {given} {list(seeds)} asks for several: "
+            "call taskrun.run_seeds(task, seeds, ...)."
+        )
+    return run_task(manager, settings)
 
 
 def run_seeds(
@@ -56,7 +61,7 @@ def run_seeds(
     from .seeds import run_seeds as run_each
 
     manager = manager or build_manager()
-    return run_each(manager, run_config(manager, task, config, options), list(seeds))
+    return run_each(manager, run_config(manager, task, config, options)[0], list(seeds))
 
 
 def tune(
@@ -91,12 +96,14 @@ def tune_output(task: TaskSpec, values: dict[str, Any]) -> dict[str, Any]:
 
 def run_config(
     manager: TaskrunPluginManager, task: str, config: str | Path | None, options: dict[str, Any]
-) -> RunConfig:
+) -> tuple[RunConfig, list[int] | None]:
     """The RunConfig of keyword options over a settings file over the task's and core defaults,
-    checked as the command line checks them, with the source of each value."""
+    checked as the command line checks them, with the source of each value; and the seeds that
+    either asks for (a search's best.toml holds them)."""
     spec = manager.task(task)
     values, ctx = resolve_options(spec.name, run_options(spec), options, config, f"taskrun.run({task!r})")
-    return config_from_values(spec, values, sources(ctx, spec))
+    seeds = values.get("seeds")
+    return config_from_values(spec, values, sources(ctx, spec)), list(seeds) if seeds else None
 
 
 def predict(

@@ -510,7 +510,8 @@ def _tune_command(task: TaskSpec) -> click.Command:
         finished = sum(1 for row in outcome.summary["trials"] if row["state"] != "interrupted")
         click.echo(f"\ntaskrun: {task.name}, {finished} trial(s) in {minutes}m {secs:02d}s")
         _table(*_split(summary_rows(outcome.summary)))
-        click.echo(f"  output   {outcome.output_dir}/ (trial-NNNN/ runs, study.db, {SUMMARY})")
+        trials_are = "trial-NNNN/seed-N/ runs" if outcome.summary.get("seeds") else "trial-NNNN/ runs"
+        click.echo(f"  output   {outcome.output_dir}/ ({trials_are}, study.db, {SUMMARY})")
         if outcome.best_run is not None:
             click.echo(
                 f"  best     {outcome.best_run}; again: taskrun run {task.name} --config {outcome.output_dir / BEST}"

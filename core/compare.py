@@ -135,9 +135,9 @@ def natural_key(name: str) -> list[Any]:
 
 
 def load_runs(paths: Sequence[str | Path]) -> list[Run]:
-    """The runs that `paths` name: run folders, and folders whose direct subfolders are runs (each
-    expands into them in natural name order; an unfinished one among them is left out with a
-    warning). Raises UsageError naming every path that is not a finished run, and why."""
+    """The runs that `paths` name: run folders, and folders whose subfolders (or theirs) are runs
+    (each expands into them in natural name order; an unfinished one among them is left out with
+    a warning). Raises UsageError naming every path that is not a finished run, and why."""
     runs: list[Run] = []
     problems: list[str] = []
     for given in paths:
@@ -171,8 +171,9 @@ def _expand(parent: Path, runs: list[Run], problems: list[str]) -> None:
     OUTPUT/trial-0003/seed-13/)."""
     finished, unfinished = _runs_below(parent, levels=2)
     if not finished:
-        also = f" ({len(unfinished)} unfinished: {', '.join(c.name for c in unfinished)})" if unfinished else ""
-        problems.append(f"{parent}: not a run folder (no {RUN_MARKER} in it or in its subfolders){also}")
+        names = ", ".join(str(c.relative_to(parent)) for c in unfinished)
+        also = f" ({len(unfinished)} unfinished: {names})" if unfinished else ""
+        problems.append(f"{parent}: not a run folder (no {RUN_MARKER} in it or two levels below){also}")
         return
     for child in unfinished:
         log.warning("%s is an unfinished run (%s/ but no %s): left out", child, CHECKPOINTS, RUN_MARKER)

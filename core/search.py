@@ -34,7 +34,7 @@ from .manager import TaskrunPluginManager
 from .outputs import finished_metrics
 from .runner import run
 from .scoring import best_metric, expected_metric_names
-from .seeds import run_seeds, seed_folder
+from .seeds import check_seeds, run_seeds, seed_folder
 from .settings import read_file_mapping, settings_file_text
 from .task import RunConfig, TaskSpec, TaskSpecError, check_search_space, greater_is_better
 
@@ -55,7 +55,8 @@ STUDY_NAME = "taskrun"
 
 @dataclass
 class TuneResult:
-    """The search's folder, its summary (as in tune.json) and the best trial's run folder."""
+    """The search's folder, its summary (as in tune.json) and the best trial's folder (its run,
+    or with --seeds its folder of one run per seed)."""
 
     output_dir: Path
     summary: dict[str, Any]
@@ -123,7 +124,7 @@ def tune(
         )
     if config.resume not in (None, "auto"):
         raise UsageError("taskrun tune continues a search with --resume auto, not from a checkpoint.")
-    seeds = check_seeds(seeds)
+    seeds = searched_seeds(seeds)
     task = manager.task(config.task)
     space = search_space(task, space_file)
     higher = direction(task, config.metric_for_best)
@@ -205,13 +206,12 @@ def _search(
     return TuneResult(folder, summary, best_run)
 
 
-def check_seeds(seeds: Sequence[int] | None) -> list[int] | None:
-    """--seeds of a search: None (one run per trial, at --seed) or distinct seeds."""
-    if seeds is None or len(seeds) == 0:
+def searched_seeds(seeds: Sequence[int] | None) -> list[int] | None:
+    """--seeds of a search: None (one run per trial, at --seed) or distinct seeds, checked before
+    the search's folder is made."""
+    if not seeds:
         return None
-    repeated = sorted({seed for seed in seeds if list(seeds).count(seed) > 1})
-    if repeated:
-        raise UsageError(f"--seeds: {', '.join(map(str, repeated))} given more than once.")
+    check_seeds(seeds)
     return list(seeds)
 
 
@@ -274,12 +274,12 @@ def score_of(metrics: dict[str, Any]) -> float | str:
 def check_same_search(study: Any, metric: str | None, higher: bool, seeds: list[int] | None, folder: Path) -> None:
     """A search continued with --resume auto optimises what it optimised before, over the same
     seeds: otherwise its trials' scores could not be compared."""
-    recorded = study.user_attrs.get("metric_for_best", "(unset)")
-    if recorded == "(unset)":
+    if not study.trials:
+        study.set_user_attr("seeds", seeds)
+    if "metric_for_best" not in study.user_attrs:  # a new search, or one from before it was recorded
         study.set_user_attr("metric_for_best", metric)
         study.set_user_attr("greater_is_better", higher)
-        study.set_user_attr("seeds", seeds)
-        return
+    recorded = study.user_attrs["metric_for_best"]
     if recorded != metric:
         raise UsageError(
             f"the search in {folder} optimises --metric-for-best {recorded or 'the primary metric'}, "
@@ -287,7 +287,7 @@ def check_same_search(study: Any, metric: str | None, higher: bool, seeds: list[
             hint="Continue it with the same --metric-for-best, or start again (--overwrite, another --output-dir).",
         )
     before = study.user_attrs.get("seeds")
-    if before != seeds:
+    if sorted(before or []) != sorted(seeds or []):
 
         def shown(value: list[int] | None) -> str:
             return f"--seeds {','.join(map(str, value))}" if value else "one run per trial (no --seeds)"

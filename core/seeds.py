@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import OutputExistsError, UsageError
+from .errors import OutputExistsError, TrainingError, UsageError
 from .files import write_json
 from .launch import is_main_process
 from .manager import TaskrunPluginManager
@@ -44,14 +44,19 @@ def seed_folder(output_dir: Path, seed: int) -> Path:
     return Path(output_dir) / f"seed-{seed}"
 
 
-def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[int]) -> SeedsResult:
-    """Train `config` once per seed, then summarise. Every seed's output folder is checked before
-    the first trains, so that a clash is found at once, not after an hour."""
+def check_seeds(seeds: Sequence[int]) -> None:
+    """--seeds names at least one seed, and none twice."""
     if not seeds:
         raise UsageError("--seeds: give at least one seed.")
     repeated = sorted({seed for seed in seeds if list(seeds).count(seed) > 1})
     if repeated:
         raise UsageError(f"--seeds: {', '.join(map(str, repeated))} given more than once.")
+
+
+def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[int]) -> SeedsResult:
+    """Train `config` once per seed, then summarise. Every seed's output folder is checked before
+    the first trains, so that a clash is found at once, not after an hour."""
+    check_seeds(seeds)
     if config.resume not in (None, "auto"):
         raise UsageError(
             "--seeds resumes with --resume auto (each seed from its own newest checkpoint), not a checkpoint."
@@ -89,7 +94,10 @@ def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[
             results[seed] = RunResult(plan.output_dir, metrics, float(metrics.get("seconds", 0.0)))
             continue
         log.info("seed %d (%d of %d) -> %s", seed, number, len(plans), plan.output_dir)
-        results[seed] = run(manager, plan)
+        try:
+            results[seed] = run(manager, plan)
+        except TrainingError as exc:  # say which seed diverged: the others may train fine
+            raise TrainingError(f"seed {seed}: {exc.message}", hint=exc.hint) from exc
     summary = summarise(config, results, time.monotonic() - started)
     if is_main_process():
         write_json(Path(config.output_dir) / SUMMARY, summary)
@@ -125,7 +133,7 @@ def check_same_settings(plan: RunConfig) -> None:
         shown = "; ".join(f"{name}: {recorded[name]['value']!r} there, {now[name]['value']!r} now" for name in differ)
         raise UsageError(
             f"{plan.output_dir} was trained with other settings ({shown}); it cannot be kept in this summary.",
-            hint="Run the same settings, or choose another --output-dir (--overwrite retrains every seed).",
+            hint="Run the same settings, or start again in another --output-dir.",
         )
 
 

@@ -70,6 +70,10 @@ def test_mistakes_raise_taskrun_errors_with_the_option_named(options, tmp_path):
         taskrun.run("custom-csv", output_dir=tmp_path / "x", offline=True, **options)
     with pytest.raises(UsageError, match="run_seeds"):
         taskrun.run("custom-csv", output_dir=tmp_path / "x", seeds=[1, 2], **options)
+    seeded = tmp_path / "seeded.toml"  # as `taskrun tune --seeds` writes best.toml
+    seeded.write_text("seeds = [1, 2]\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"seeded.toml holds seeds: \[1, 2\].*taskrun.run_seeds"):
+        taskrun.run("custom-csv", config=seeded, output_dir=tmp_path / "x", **options)
     with pytest.raises(UsageError, match="--seeds: 1 given more than once"):  # tune takes seeds too
         taskrun.tune("custom-csv", output_dir=tmp_path / "x", seeds=[1, 2, 1], **options)
     (tmp_path / "taken").mkdir()

@@ -301,6 +301,17 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step(tmp_path, taskrun_tiny_
     assert result.exit_code == 6, result.output
     assert "the training loss became nan at step 1" in result.stderr
     assert not (tmp_path / "out").exists()
+    seeds = invoke(
+        tmp_path,
+        taskrun_tiny_model,
+        "--output-dir",
+        "seeds",
+        "--seeds",
+        "1,2",
+        plugins=[NanModel()],
+        monkeypatch=monkeypatch,
+    )
+    assert seeds.exit_code == 6 and "seed 1: the training loss became nan at step 1" in seeds.stderr, seeds.output
 
 
 def test_a_model_with_non_finite_weights_is_never_saved_as_the_result(tmp_path, taskrun_tiny_model, monkeypatch):
