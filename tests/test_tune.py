@@ -152,21 +152,33 @@ def test_a_bad_search_space_names_the_file_and_the_entry(cli, workdir, tmp_path,
     assert not (workdir / "bad").exists()
 
 
-@pytest.mark.slow
-def test_a_killed_search_resumes_the_interrupted_trial_from_its_checkpoint(workdir):
-    """Killed after the first trial's first checkpoint (step 6 of 12 at batch 8, or of 6 at 16):
-    --resume auto runs that trial again with the same settings in the same folder, continuing from
-    checkpoint-6 where it is there, and finishes the search."""
-    args = tune_args(workdir, "killed", "--trials", "2", "--space", str(workdir / "space-8.toml"))
-    (workdir / "space-8.toml").write_text(
+def batch_8_space(workdir: Path) -> Path:
+    """A search space at batch 8 only: 6 steps an epoch, so that checkpoint-6 ends the first."""
+    path = workdir / "space-8.toml"
+    path.write_text(
         "learning_rate = { low = 1e-4, high = 1e-2, log = true }\nbatch_size = { choices = [8] }\n",
         encoding="utf-8",
     )
+    return path
+
+
+def killed_then_resumed(workdir: Path, args: list[str]) -> subprocess.CompletedProcess:
+    """`taskrun ARGS` SIGKILLed right after checkpoint-6 is saved, then the same with --resume auto."""
     common = {"cwd": workdir, "capture_output": True, "text": True, "timeout": 300}
     killed = subprocess.run([sys.executable, str(HELPER), "saved", "6", *args], **common)
     assert killed.returncode == -9, killed.stderr
     resumed = subprocess.run([sys.executable, "-m", "taskrun", *args, "--resume", "auto"], **common)
     assert resumed.returncode == 0, resumed.stderr
+    return resumed
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_the_interrupted_trial_from_its_checkpoint(workdir):
+    """Killed after the first trial's first checkpoint (step 6 of 12 at batch 8, or of 6 at 16):
+    --resume auto runs that trial again with the same settings in the same folder, continuing from
+    checkpoint-6 where it is there, and finishes the search."""
+    args = tune_args(workdir, "killed", "--trials", "2", "--space", str(batch_8_space(workdir)))
+    resumed = killed_then_resumed(workdir, args)
     assert "trial-0000 was interrupted: it runs again with the same settings" in resumed.stderr
     assert "resuming from" in resumed.stderr and "checkpoint-6" in resumed.stderr
     summary = json.loads((workdir / "killed" / "tune.json").read_text())
@@ -184,18 +196,8 @@ def test_a_killed_search_resumes_the_interrupted_trial_from_its_checkpoint(workd
 def test_a_killed_search_over_seeds_keeps_its_finished_work(workdir):
     """Killed in the first seed of the first trial, after its first checkpoint: --resume auto
     continues that seed from checkpoint-6, trains the second, and scores the trial by both."""
-    (workdir / "space-8.toml").write_text(
-        "learning_rate = { low = 1e-4, high = 1e-2, log = true }\nbatch_size = { choices = [8] }\n",
-        encoding="utf-8",
-    )
-    args = tune_args(
-        workdir, "killed-seeds", "--trials", "1", "--seeds", "1,2", "--space", str(workdir / "space-8.toml")
-    )
-    common = {"cwd": workdir, "capture_output": True, "text": True, "timeout": 300}
-    killed = subprocess.run([sys.executable, str(HELPER), "saved", "6", *args], **common)
-    assert killed.returncode == -9, killed.stderr
-    resumed = subprocess.run([sys.executable, "-m", "taskrun", *args, "--resume", "auto"], **common)
-    assert resumed.returncode == 0, resumed.stderr
+    args = tune_args(workdir, "killed-seeds", "--trials", "1", "--seeds", "1,2", "--space", str(batch_8_space(workdir)))
+    resumed = killed_then_resumed(workdir, args)
     assert "trial-0000 was interrupted" in resumed.stderr
     assert re.search(r"resuming from \S*seed-1\S*checkpoint-6", resumed.stderr), resumed.stderr
     summary = json.loads((workdir / "killed-seeds" / "tune.json").read_text())
