@@ -500,7 +500,8 @@ def compare_command(folders: tuple[Path, ...], as_json: bool, as_csv: bool, pict
     """Compare finished runs: the settings that differ, the metrics, the time.
 
     A folder whose subfolders are runs (OUTPUT/seed-13/, OUTPUT/trial-0003/, ...; with `tune
-    --seeds`, OUTPUT/trial-0003/seed-13/) stands for them. Only the runs' JSON files are read: no model is loaded.
+    --seeds`, OUTPUT/trial-0003/seed-13/) stands for them. Only the runs' JSON files are read: no
+    model is loaded.
     """
     from .cli import _handle_errors, _show_log_messages  # here: taskrun.cli adds this command
 
