@@ -108,36 +108,48 @@ def run_config(
 
 def predict(
     run_dir: str | Path,
-    texts: Sequence[str] | Sequence[tuple[str, str]],
+    texts: str | Sequence[str] | Sequence[tuple[str, str]],
     *,
     batch_size: int = 32,
     all_scores: bool = False,
     precision: Literal["run", "fp32", "bf16"] = "run",
     manager: TaskrunPluginManager | None = None,
 ) -> list[dict[str, Any]]:
-    """Label `texts` with a finished run's model: one dict per text, with `label` and `score` (the
-    label's probability; `score_LABEL` for every label with `all_scores`), or `value` for a
-    regression model. A pair model takes (text, text_pair) tuples. An empty text gets no label."""
+    """Answer `texts` with a finished run's model: one dict per text. A classification run gives
+    `label` and `score` (the label's probability; `score_LABEL` for every label with
+    `all_scores`), or `value` for a regression model; a token run gives `entities` (dicts with
+    `type`, `score`, `start`, `end`, `text`); a plugin's family gives its own answer. A pair model
+    takes (text, text_pair) tuples. An empty text gets no answer. One string is one text."""
     from . import inference
 
-    loaded = inference.load_run(Path(run_dir))
-    if loaded.pair:
-        if not all(isinstance(t, (tuple, list)) and len(t) == 2 for t in texts):
-            raise UsageError(f"{run_dir} is a pair model: give (text, text_pair) tuples.")
-        rows = [{"text": str(pair[0]), "text_pair": str(pair[1])} for pair in texts]
-        inputs = inference.PredictInput(rows, [r["text"] for r in rows], [r["text_pair"] for r in rows], [])
-    else:
-        if not all(isinstance(t, str) for t in texts):
-            raise UsageError(f"{run_dir} takes single texts: give a list of strings.")
-        rows = [{"text": str(t)} for t in texts]
-        inputs = inference.PredictInput(rows, [r["text"] for r in rows], None, [])
-    if not rows:
+    manager = manager or build_manager()
+    loaded = inference.load_run(Path(run_dir), manager=manager)
+    items = [texts] if isinstance(texts, str) else list(texts)
+    if not items:
         return []
-    inputs.origin = [f"text {n}" for n in range(1, len(rows) + 1)]
+    if loaded.pair:
+        if not all(isinstance(t, (tuple, list)) and len(t) == 2 for t in items):
+            raise UsageError(f"{run_dir} is a pair model: give (text, text_pair) tuples.")
+        separator = pair_separator()
+        if any(separator in str(part) for pair in items for part in pair):
+            raise UsageError("a text of a pair holds a tab, which separates the two texts; replace it with a space.")
+        lines = [f"{pair[0]}{separator}{pair[1]}" for pair in items]
+    else:
+        if not all(isinstance(t, str) for t in items):
+            raise UsageError(f"{run_dir} takes single texts: give a string or a list of strings.")
+        lines = [str(t) for t in items]
+    inputs = loaded.family.predict_texts(lines, loaded, "text")
     outcome = inference.predict(
-        manager or build_manager(), loaded, inputs, batch_size, all_scores, None if precision == "run" else precision
+        manager, loaded, inputs, batch_size, all_scores, None if precision == "run" else precision
     )
     return outcome.rows
+
+
+def pair_separator() -> str:
+    """What separates the two texts of a pair on one line."""
+    from .sequence_classification import PAIR_SEPARATOR
+
+    return PAIR_SEPARATOR
 
 
 def evaluate(

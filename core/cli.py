@@ -18,10 +18,13 @@ import click
 
 from . import __version__
 from .errors import TaskrunError, UsageError
+from .family import family_of
 from .launch import exit_together, is_main_process
 from .manager import TaskrunPluginManager, build_manager
 from .settings import RUN_DEFAULTS, config_file_option, eval_options, run_options, tune_options
 from .task import HYPERPARAMETERS, RunConfig, TaskSpec
+
+SEQUENCE_CLASSIFICATION = "sequence-classification"
 
 
 def _manager(ctx: click.Context) -> TaskrunPluginManager:
@@ -122,6 +125,7 @@ def list_tasks(ctx: click.Context, show_plugins: bool, as_json: bool) -> None:
                 "plugin": spec.plugin,
                 "distribution": info.distribution,
                 "version": info.version,
+                "family": spec.family_name,
                 "problem_type": spec.problem_type,
                 "description": spec.description,
             }
@@ -133,12 +137,17 @@ def list_tasks(ctx: click.Context, show_plugins: bool, as_json: bool) -> None:
         return
     _table(
         ["TASK", "PLUGIN", "PROBLEM", "DESCRIPTION"],
-        [[r["task"], f"{r['plugin']} {r['version']}".strip(), r["problem_type"], r["description"]] for r in rows],
+        [[r["task"], f"{r['plugin']} {r['version']}".strip(), _problem(r), r["description"]] for r in rows],
     )
     for name, providers in manager.conflicts().items():
         click.echo(f"warning: task {name!r} is registered by {' and '.join(providers)}; it cannot run.", err=True)
     for name, error in manager.broken.items():
         click.echo(f"warning: plugin {name!r} is broken and left out: {error}", err=True)
+
+
+def _problem(row: dict[str, Any]) -> str:
+    """list's PROBLEM column: the problem of a classification task, else the task's family."""
+    return row["problem_type"] if row["family"] == SEQUENCE_CLASSIFICATION else row["family"]
 
 
 def _shown(value: Any) -> str:
@@ -163,8 +172,12 @@ def _metrics_lines(task: TaskSpec) -> list[str]:
     from .metrics import default_metric_names
 
     lines: list[str] = []
+    family = family_of(task)
     for problem in task.problem_types or (task.problem_type,):
-        if task.metrics:
+        if family.name != SEQUENCE_CLASSIFICATION:
+            names = list(task.metrics or family.metric_names(task, len(task.labels or ())))
+            shown = ", ".join(names)
+        elif task.metrics:
             names, shown = list(task.metrics), ", ".join(task.metrics)
         elif task.labels is not None or problem != "single-label":
             names = list(default_metric_names(problem, len(task.labels or ())))
@@ -241,7 +254,7 @@ def info(ctx: click.Context, task_name: str) -> None:
     lines = [
         f"{task.name}: {task.description}",
         f"  plugin           {task.plugin} ({plugin.distribution} {plugin.version})".rstrip(),
-        f"  problem          {task.problem_type}"
+        f"  problem          {_problem({'family': task.family_name, 'problem_type': task.problem_type})}"
         + (f" (--problem: {', '.join(task.problem_types)})" if len(task.problem_types) > 1 else ""),
         f"  inputs           {inputs}; label column {task.label_column}",
         f"  labels           {_labels_line(task)}",
@@ -347,56 +360,48 @@ def predict_command(
         inference.check_output_path(output)  # before any model is loaded
     if not texts and not input_file and sys.stdin.isatty():
         raise UsageError("no texts: give them as arguments, with --input FILE, or on standard input.")
-    run = inference.load_run(run_dir)
+    manager = _manager(ctx)
+    run = inference.load_run(run_dir, manager=manager)
     if input_file:
-        inputs = inference.inputs_from_file(input_file, run, text_column, text_pair_column, fmt, encoding)
+        options = {
+            "text_column": text_column,
+            "text_pair_column": text_pair_column,
+            "format": fmt,
+            "encoding": encoding,
+        }
+        inputs = run.family.predict_file(input_file, run, options)
     elif texts:
-        inputs = inference.inputs_from_texts(texts, run.pair, "argument")
+        inputs = run.family.predict_texts(list(texts), run, "argument")
     else:
         try:
-            inputs = inference.inputs_from_texts(list(sys.stdin), run.pair, "line")
+            inputs = run.family.predict_texts(list(sys.stdin), run, "line")
         except UnicodeDecodeError as exc:
             raise UsageError(f"standard input is not valid {sys.stdin.encoding}: {exc.reason}") from exc
+    if not inputs.rows:
+        if input_file:
+            raise UsageError(f"{input_file}: no rows to label.")
+        raise UsageError(f"no texts to label: the {'arguments' if texts else 'standard input'} held none.")
     chosen = None if precision == "run" else precision
-    outcome = inference.predict(_manager(ctx), run, inputs, batch_size, all_scores, chosen)
-    if not outcome.rows:
-        raise UsageError(f"{input_file}: no rows to label.")
+    outcome = inference.predict(manager, run, inputs, batch_size, all_scores, chosen)
     if outcome.empty:
         shown = ", ".join(outcome.empty[:5]) + (" ..." if len(outcome.empty) > 5 else "")
-        click.echo(f"taskrun: {len(outcome.empty)} empty text(s) left without a label: {shown}", err=True)
+        click.echo(f"taskrun: {len(outcome.empty)} empty text(s) left without an answer: {shown}", err=True)
     if outcome.truncated:
         click.echo(f"taskrun: {outcome.truncated} text(s) longer than {run.max_length} tokens were truncated", err=True)
     if output:
-        inference.write_rows(outcome.rows, output)
+        inference.write_rows(run.family.output_rows(outcome.rows, output.suffix.lower()), output)
         click.echo(f"taskrun: {len(outcome.rows)} prediction(s) written to {output}", err=True)
     else:
-        _prediction_table(outcome)
+        header, rows = run.family.table(outcome.answers, [_short(text) for text in outcome.texts])
+        _table(header, rows)
 
 
 predict_command.params.insert(0, config_file_option())
 
 
-def _prediction_table(outcome: Any) -> None:
-    def short(text: str, width: int = 60) -> str:
-        return text if len(text) <= width else text[: width - 1] + "…"
-
-    def number(value: Any) -> str:
-        return f"{value:.4f}" if isinstance(value, float) else ""
-
-    pairs = outcome.pairs or [None] * len(outcome.texts)
-    shown = [short(text if pair is None else f"{text} | {pair}") for text, pair in zip(outcome.texts, pairs)]
-    names = outcome.names
-    if "value" in names:  # regression: one predicted number per text
-        _table(["VALUE", "TEXT"], [[number(row[names["value"]]), text] for row, text in zip(outcome.rows, shown)])
-        return
-    extra = sorted({key for row in outcome.rows for key in row if key.startswith("score_")})
-    _table(
-        ["LABEL", "SCORE", *(key.upper() for key in extra), "TEXT"],
-        [
-            [row[names["label"]], number(row[names["score"]]), *(number(row.get(key)) for key in extra), text]
-            for row, text in zip(outcome.rows, shown)
-        ],
-    )
+def _short(text: str, width: int = 60) -> str:
+    """A text cut to fit a table's column."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class TaskGroup(click.Group):

@@ -603,3 +603,11 @@ def _glue_label(table: Table, index: int, column: str, label_names: list[str]) -
         return int(value)
     allowed = ", ".join(f"{i} ({name})" for i, name in enumerate(label_names))
     raise DataError(f"{table.path}:{table.lines[index]}: column {column!r}: label {value!r} is not one of {allowed}")
+
+
+def read_text(path: str | Path, encoding: str = "utf-8", what: str = "text") -> str:
+    """A text file's contents with `read_table`'s checks (a regular file, gunzipped if .gz, not
+    binary, the byte-order mark dropped, a decoding error naming line and column); `what` names
+    the format in messages. For plugins that read a format of their own (CoNLL, plain text)."""
+    path = Path(path)
+    return _decode(path, _read_bytes(path), encoding, what)

@@ -3,7 +3,9 @@
 A plugin implements any of them with `@taskrun.hookimpl`. `taskrun_register_tasks` is asked of
 every plugin; the stage hooks (`STAGE_HOOKS`) of a task reach only the plugin that registered
 it, then plugins that list the hook in their `TASKRUN_FOR_ALL_TASKS` tuple (they change that
-stage for every task), then the core defaults (module `taskrun.defaults`, marked `trylast`).
+stage for every task), then the core defaults (module `taskrun.defaults`, marked `trylast`), which
+hand the stage to the task's family (`taskrun.Family`: sequence classification, token
+classification, or a family a plugin brings).
 Among the plugins asked, pluggy's order holds: the last registered first. This module imports
 no implementation: types only.
 """
@@ -32,6 +34,7 @@ STAGE_HOOKS = (
     "taskrun_model",
     "taskrun_postprocess",
     "taskrun_metrics",
+    "taskrun_loss",
 )
 # A plugin attribute: the stage hooks the plugin answers for every task, not only its own.
 FOR_ALL_TASKS = "TASKRUN_FOR_ALL_TASKS"
@@ -67,11 +70,14 @@ def taskrun_preprocess(
     dataset: DatasetDict,
     tokenizer: PreTrainedTokenizerBase,
 ) -> DatasetDict | None:
-    """Tokenise every split: model inputs plus the label column, nothing padded.
+    """Tokenise every split: model inputs plus `labels`, nothing padded. A split without the label
+    column is one to predict (`taskrun predict`); a preprocessing that cuts an example into
+    several features (windows of a long text) names each feature's example in a column `example`.
+    Other columns (a token task's `word_ids`) travel to `taskrun_postprocess` as `inputs`.
 
-    Firstresult. Return None to use the core default, which encodes `task.text_columns` (two
-    columns as a pair) truncated to `config.max_length`, and turns multi-label label lists into
-    multi-hot vectors.
+    Firstresult. Return None to use the family's default (`Family.preprocess`): sequence
+    classification encodes `task.text_columns` (two columns as a pair) truncated to
+    `config.max_length`; token classification aligns the tags to the first sub-word of each word.
     """
 
 
@@ -81,28 +87,42 @@ def taskrun_data_collator(
 ) -> Callable[[list[dict[str, Any]]], dict[str, Any]] | None:
     """Return the data collator that turns examples into batches.
 
-    Firstresult. Return None to use the core default: `DataCollatorWithPadding` (dynamic padding
-    to the longest example of each batch).
+    Firstresult. Return None to use the family's default: `DataCollatorWithPadding` (dynamic
+    padding to the longest example of each batch); `DataCollatorForTokenClassification` for tokens.
     """
 
 
 @hookspec(firstresult=True)
 def taskrun_model(task: TaskSpec, config: RunConfig, label_names: list[str]) -> PreTrainedModel | None:
     """Return the model with its head for `config.model_path`, with `id2label` set from
-    `label_names` (empty for regression).
+    `label_names` (empty for regression). It must be an instance of the family's `auto_model`
+    class, which `predict` and `eval` load the saved run as.
 
-    Firstresult. Return None to use the core default: `AutoModelForSequenceClassification`
-    with the head that `config.problem_type` calls for.
+    Firstresult. Return None to use the family's default: its `auto_model` (for example
+    `AutoModelForSequenceClassification` with the head that `config.problem_type` calls for).
     """
 
 
 @hookspec(firstresult=True)
-def taskrun_postprocess(task: TaskSpec, config: RunConfig, logits: np.ndarray) -> Predictions | None:
-    """Turn a numpy array of logits (n, num_labels) into `Predictions`.
+def taskrun_postprocess(
+    task: TaskSpec,
+    config: RunConfig,
+    logits: np.ndarray,
+    inputs: list[dict[str, Any]] | None,
+    label_names: list[str],
+) -> Predictions | None:
+    """Turn a numpy array of logits into `Predictions`: (n, num_labels) for sequence
+    classification, (n, tokens, num_labels) for token classification, padded with -100.
 
-    Firstresult. Return None to use the core default: softmax and argmax for single-label,
-    sigmoid and `config.threshold` for multi-label, the raw value for regression. Used for
-    evaluation and by `taskrun predict`.
+    `inputs`: None during training's evaluation; for `taskrun predict`, one dict per row of the
+    logits with that feature's preprocessed columns (`input_ids`, `attention_mask`, a token task's
+    `word_ids`, ...) and its example's columns (a token task's `tokens`, `offsets`, `text`).
+    `label_names`: the model's labels, by id. Declare only the arguments you use.
+
+    Firstresult. Return None to use the family's default: softmax and argmax for single-label,
+    sigmoid and `config.threshold` for multi-label, the raw value for regression; for tokens,
+    the tag of each token and (with `inputs`) each example's entities in `Predictions.items`.
+    Used for evaluation, `taskrun eval` and `taskrun predict`.
     """
 
 
@@ -113,7 +133,21 @@ def taskrun_metrics(
     """Return a dict of metric name -> value computed from `predictions` and the reference
     labels (a numpy array).
 
-    Collecting: the task's plugins that answer are merged over the core's default metrics for
-    the problem type (`taskrun.metrics.default_metrics`), replacing a default of the same name;
-    two plugins that return the same name are an error. Return None to report only the defaults.
+    Collecting: the task's plugins that answer are merged over the family's default metrics
+    (`Family.metrics`: for sequence classification `taskrun.metrics.default_metrics`, for tokens
+    seqeval's entity scores), replacing a default of the same name; two plugins that return the
+    same name are an error. Return None to report only the defaults. `references` hold -100 where
+    a position carries no label (a token task's padding and continuation pieces).
+    """
+
+
+@hookspec(firstresult=True)
+def taskrun_loss(task: TaskSpec, config: RunConfig, label_counts: list[int]) -> Callable[..., Any] | None:
+    """Return the training loss as Trainer's `compute_loss_func`: a callable
+    `(outputs, labels, num_items_in_batch=None) -> loss tensor` (outputs: the model's output,
+    its `logits` included; labels: the batch's `labels`, -100 where ignored).
+
+    Firstresult. Return None to use the family's default: the model's own loss, or with
+    `--class-weights balanced` cross-entropy weighted by inverse label frequency
+    (`label_counts`: how often each label occurs in training, by label id).
     """

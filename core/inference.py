@@ -1,7 +1,9 @@
-"""Using a finished run: `taskrun predict` (labels for new texts) and `taskrun eval` (a saved model
-scored on a task's split). Both go through the same batched inference and the same
-`taskrun_postprocess` hook as training's evaluation, so their answers agree with it and with
-`transformers.pipeline("text-classification", model=RUN_DIR)`.
+"""Using a finished run: `taskrun predict` (answers for new inputs) and `taskrun eval` (a saved
+model scored on a task's split). Both go through the task's own hooks, as training did: its
+preprocessing, its collator, its post-processing and its metrics, with the model class its family
+trained (`Family.auto_model`), so their answers agree with the run's evaluation and with
+`transformers.pipeline(FAMILY.pipeline_tag, model=RUN_DIR)`. A run folder whose weights do not
+cover that model is refused, never completed with a random head.
 
 Inference runs on the GPU when there is one (else the CPU), in the run's recorded precision, and
 `predict` sorts examples by length and pads each batch only to its longest example.
@@ -11,41 +13,45 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import inspect
 import io
 import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from .data import class_names
-from .errors import DataError, UsageError
+from .errors import DataError, ModelSourceError, UsageError
+from .family import Family, PredictRows, family_named, family_of
 from .files import write_atomically
 from .manager import TaskrunPluginManager
 from .models import load_pretrained
 from .outputs import RUN_MARKER
-from .scoring import class_figures, merged_metrics, postprocess
+from .scoring import merged_metrics, postprocess
 from .splits import UNSEEN, ids_by_name
-from .task import Predictions, RunConfig, TaskSpec
-from .tokenization import encode
+from .task import RunConfig, TaskSpec
+
+__all__ = ["LoadedRun", "load_run", "predict", "evaluate_run", "PredictOutcome", "write_rows"]
 
 log = logging.getLogger("taskrun")
-
-PAIR_SEPARATOR = "\t"
+SEQUENCE_CLASSIFICATION = "sequence-classification"  # the family of runs recorded before families
 
 
 @dataclass
 class LoadedRun:
-    """A run folder's model, tokenizer and recorded settings."""
+    """A run folder's model, tokenizer, recorded settings, task and family."""
 
     folder: Path
     record: dict[str, Any]
     model: Any
     tokenizer: Any
     label_names: list[str]
+    task: TaskSpec
+    family: Family
 
     @property
     def problem_type(self) -> str:
@@ -78,8 +84,8 @@ class LoadedRun:
         return len(self.record.get("text_inputs", [])) == 2
 
     def config(self) -> RunConfig:
-        """The run's settings as a RunConfig (what post-processing and data loading expect)."""
-        return RunConfig.from_dict(self.record)
+        """The run's settings as a RunConfig (what the stage hooks expect), max length as loaded."""
+        return dataclasses.replace(RunConfig.from_dict(self.record), max_length=self.max_length)
 
 
 def inference_device() -> str:
@@ -89,72 +95,87 @@ def inference_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_run(folder: Path, device: str | None = None) -> LoadedRun:
-    """Open a run folder written by `taskrun run`, its model on `device` (by default the GPU when
-    there is one, else the CPU); a clear error for anything else."""
+def load_run(folder: Path, device: str | None = None, manager: TaskrunPluginManager | None = None) -> LoadedRun:
+    """Open a run folder written by `taskrun run`, its model loaded as the class its family trained
+    (on `device`: by default the GPU when there is one, else the CPU); a clear error for anything
+    else. `manager` finds the run's task (its hooks, a plugin's own family)."""
     folder = Path(folder)
     marker = folder / RUN_MARKER
     if not marker.is_file():
         raise UsageError(f"{folder} is not a taskrun run folder (it has no {RUN_MARKER}).")
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
     try:
         record = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"{marker}: cannot read the run's settings: {exc}") from exc
+    task = run_task(manager, record, marker)
+    family = family_of(task)
+    import transformers
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    auto = getattr(transformers, family.auto_model)
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()  # "Loading weights" bars: noise before a table of answers
+    hf_logging.set_verbosity_error()  # the missing weights are reported below, as an error
     try:
-        model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, folder, "the saved model").eval()
+        model, loading = load_pretrained(
+            lambda path: auto.from_pretrained(path, output_loading_info=True), folder, "the saved model"
+        )
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, folder, "the saved tokenizer")
     finally:
         hf_logging.enable_progress_bar()
+        hf_logging.set_verbosity(verbosity)
+    check_weights(folder, model, loading, family)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    return LoadedRun(folder, record, model.to(device or inference_device()), tokenizer, labels)
+    return LoadedRun(folder, record, model.eval().to(device or inference_device()), tokenizer, labels, task, family)
 
 
-def task_for(manager: TaskrunPluginManager, run: LoadedRun) -> TaskSpec:
-    """The run's task as its plugin registers it, or a bare one where that plugin is gone (the
-    core defaults then post-process)."""
-    name = run.record["task"]
-    task = manager.tasks().get(name) or TaskSpec(name=name, problem_type=run.problem_type)
-    return dataclasses.replace(task, problem_type=run.problem_type)
-
-
-def infer(
-    run: LoadedRun,
-    texts: list[str],
-    pairs: list[str] | None,
-    batch_size: int,
-    precision: str | None = None,
-    by_length: bool = True,
-) -> tuple[np.ndarray, int]:
-    """Logits for every text (and its pair), cut to the run's max length, and how many texts were
-    cut. Each batch is padded to its longest text; `by_length` batches texts of similar length
-    together (fast), else in their order, as the run's own evaluation batched them. `precision`:
-    the run's recorded precision unless given (see `compute_precision`). The logits stay on the
-    device until the last batch, so that a GPU is not made to wait batch by batch."""
-    import torch
-
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
-        compute_precision(precision or run.precision, run.device)
+def run_task(manager: TaskrunPluginManager | None, record: dict[str, Any], marker: Path) -> TaskSpec:
+    """The run's task as its plugin registers it (its hooks serve predict), or, where that plugin
+    is gone, a bare task of the run's built-in family (the family's defaults then serve)."""
+    name, problem = record["task"], record.get("problem_type", "single-label")
+    family = record.get("family", SEQUENCE_CLASSIFICATION)
+    task = manager.tasks().get(name) if manager is not None else None
+    if task is not None and task.family_name == family:
+        return dataclasses.replace(task, problem_type=problem)
+    try:
+        family_named(family, str(marker))
+    except Exception:
+        raise UsageError(
+            f"{marker}: the run was trained as a {family!r} task ({name!r}, plugin {record.get('plugin')!r}), "
+            "and no installed plugin provides that family.",
+            hint=f"Install the plugin that provides task {name!r}.",
+        ) from None
+    return TaskSpec(
+        name=name,
+        family=family,
+        problem_type=problem,
+        text_columns=tuple(record.get("text_inputs") or ("text",)),
+        label_column=record.get("label_column") or "label",
     )
-    encoded, truncated = encode(run.tokenizer, texts, pairs, run.max_length)
-    order = list(range(len(texts)))
-    if by_length:
-        order.sort(key=lambda i: len(encoded["input_ids"][i]))
-    outputs = []
-    with torch.inference_mode(), torch.autocast(run.device, dtype=dtype, enabled=dtype is not None):
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            batch = run.tokenizer.pad(
-                [{key: values[i] for key, values in encoded.items()} for i in index], return_tensors="pt"
-            )
-            outputs.append(run.model(**batch.to(run.device)).logits.float())
-    logits = np.zeros((len(texts), run.model.config.num_labels), dtype=np.float32)
-    if outputs:
-        logits[order] = torch.cat(outputs).cpu().numpy()
-    return logits, sum(truncated)
+
+
+def check_weights(folder: Path, model: Any, loading: dict[str, Any], family: Family) -> None:
+    """Refuse a model whose saved weights do not cover it (a head that would be random) or that
+    was saved as another architecture than its family's class loads."""
+    missing = list(loading.get("missing_keys") or [])
+    mismatched = [
+        str(item[0]) if isinstance(item, (tuple, list)) else str(item) for item in loading.get("mismatched_keys") or []
+    ]
+    if missing or mismatched:
+        names = missing + mismatched
+        shown = ", ".join(names[:8]) + (f" ... ({len(names)} in all)" if len(names) > 8 else "")
+        raise ModelSourceError(
+            f"{folder}: the saved weights do not cover the {family.name} model ({type(model).__name__}): "
+            f"missing {shown}.",
+            hint="The folder's model.safetensors is incomplete or from another kind of model; train the run again.",
+        )
+    saved = list(getattr(model.config, "architectures", None) or [])
+    if saved and type(model).__name__ not in saved:
+        raise ModelSourceError(
+            f"{folder}: the model was saved as {', '.join(saved)}, not as the {family.name} model "
+            f"{type(model).__name__} its run_config.json declares."
+        )
 
 
 def compute_precision(precision: str, device: str) -> str:
@@ -173,138 +194,187 @@ def compute_precision(precision: str, device: str) -> str:
     return "fp32"
 
 
+# -- the forward pass, shared by predict and eval ---------------------------------------------------
+
+
+def features_of(
+    manager: TaskrunPluginManager, run: LoadedRun, task: TaskSpec, config: RunConfig, data: Any
+) -> tuple[Any, int]:
+    """One split tokenised by the task's own preprocessing; how many examples it cut."""
+    from datasets import DatasetDict
+    from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
+
+    shown = is_progress_bar_enabled()
+    disable_progress_bar()  # "Tokenising" bars: noise before a table of answers
+    try:
+        features = manager.call(
+            "taskrun_preprocess", task, config=config, dataset=DatasetDict({"data": data}), tokenizer=run.tokenizer
+        )["data"]
+    finally:
+        if shown:
+            enable_progress_bar()
+    truncated = 0
+    if "truncated" in features.column_names:
+        truncated = int(sum(features["truncated"]))
+        features = features.remove_columns("truncated")
+    return features, truncated
+
+
+def _size(ids: Any) -> int:
+    """Tokens in an example's input_ids (a list, or one list per choice)."""
+    return sum(len(part) for part in ids) if ids and isinstance(ids[0], list) else len(ids)
+
+
+def forward(
+    manager: TaskrunPluginManager,
+    run: LoadedRun,
+    task: TaskSpec,
+    config: RunConfig,
+    features: Any,
+    batch_size: int,
+    precision: str,
+    by_length: bool,
+    with_labels: bool = False,
+    order: list[int] | None = None,
+) -> tuple[np.ndarray, float | None]:
+    """The logits of every feature, batched by the task's own collator (by similar length with
+    `by_length`, else in order, or in `order`), in `precision`; and with `with_labels` the model's own loss,
+    averaged over batches as Trainer's evaluation does. Token logits are padded with -100 to
+    the longest feature, as Trainer pads them."""
+    import torch
+
+    accepted = set(inspect.signature(run.model.forward).parameters)
+    columns = [c for c in features.column_names if c in accepted and (with_labels or c != "labels")]
+    collator = manager.call("taskrun_data_collator", task, config=config, tokenizer=run.tokenizer)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    rows = features.select_columns(columns)
+    order = list(order) if order is not None else list(range(len(rows)))
+    if by_length:
+        sizes = [_size(ids) for ids in rows["input_ids"]]
+        order.sort(key=lambda i: sizes[i])
+    outputs: list[np.ndarray] = [np.zeros(0)] * len(order)
+    loss_sum, counted = 0.0, 0
+    left = getattr(run.tokenizer, "padding_side", "right") == "left"
+    with torch.inference_mode(), torch.autocast(run.device, dtype=dtype, enabled=dtype is not None):
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            batch = collator([rows[i] for i in index])
+            batch = {k: v.to(run.device) for k, v in batch.items() if hasattr(v, "to")}
+            result = run.model(**batch)
+            logits = result.logits.float().cpu().numpy()
+            if with_labels and getattr(result, "loss", None) is not None:
+                loss_sum += float(result.loss) * len(index)
+                counted += len(index)
+            for j, i in enumerate(index):
+                row = logits[j]
+                if row.ndim == 2 and row.shape[0] == batch["input_ids"].shape[-1]:  # a token's logits each
+                    n = len(rows[i]["input_ids"])
+                    row = row[-n:] if left else row[:n]
+                outputs[i] = row
+    return pad_stack(outputs), (loss_sum / counted if counted else None)
+
+
+def pad_stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """One array of per-example arrays: stacked, or (different lengths) padded with -100."""
+    if not arrays:
+        return np.zeros((0, 0), dtype=np.float32)
+    if len({a.shape for a in arrays}) == 1:
+        return np.stack(arrays)
+    longest = max(a.shape[0] for a in arrays)
+    out = np.full((len(arrays), longest, *arrays[0].shape[1:]), -100, dtype=arrays[0].dtype)
+    for i, a in enumerate(arrays):
+        out[i, : a.shape[0]] = a
+    return out
+
+
 # -- predict ------------------------------------------------------------------------------------
 
 
 @dataclass
-class PredictInput:
-    """Rows to predict: the caller's columns, kept in the output, and the text (and pair) of each."""
-
-    rows: list[dict[str, str]]
-    texts: list[str]
-    pairs: list[str] | None
-    origin: list[str]  # "line 3" / "argument 2", for messages
-
-
-def inputs_from_texts(texts: Iterable[str], pair: bool, where: str) -> PredictInput:
-    """Texts from the command line or standard input; a pair model takes `text<TAB>pair`, and a
-    text without the tab is an incomplete pair: an error that says how to give pairs."""
-    rows, firsts, seconds, origin, single = [], [], [], [], []
-    for number, raw in enumerate(texts, start=1):
-        text = raw.rstrip("\r\n")
-        if pair:
-            first, separator, second = text.partition(PAIR_SEPARATOR)
-            if not separator and text.strip():
-                single.append(f"{where} {number}")
-            rows.append({"text": first, "text_pair": second})
-            firsts.append(first)
-            seconds.append(second)
-        else:
-            rows.append({"text": text})
-            firsts.append(text)
-        origin.append(f"{where} {number}")
-    if single:
-        shown = ", ".join(single[:5]) + (f" ... ({len(single)} in all)" if len(single) > 5 else "")
-        raise UsageError(
-            f"this model takes pairs of texts, and {shown} holds only one (no tab between two texts).",
-            hint="Separate the two texts with a tab: $'first sentence\\tsecond sentence' in bash, or pass "
-            "--input FILE with two text columns (--text-column, --text-pair-column).",
-        )
-    if not rows:
-        raise UsageError(
-            f"no texts to label: the {'arguments' if where == 'argument' else 'standard input'} held none."
-        )
-    return PredictInput(rows, firsts, seconds if pair else None, origin)
-
-
-def inputs_from_file(
-    path: Path, run: LoadedRun, text_column: str | None, pair_column: str | None, fmt: str | None, encoding: str
-) -> PredictInput:
-    """Rows of a CSV, TSV or JSON Lines file; the text columns default to those the model trained on."""
-    from .data import read_table, require_column
-
-    table = read_table(path, fmt, encoding)
-    trained = run.record.get("text_inputs", [])
-    named = run.record.get("task_options", {})
-
-    def default_column(position: int, option: str, fallback: str) -> str:
-        """The column the model trained on, under the dataset's name or the user's, if the file has it."""
-        candidates = [trained[position] if len(trained) > position else None, named.get(option)]
-        return next((c for c in candidates if c and c in table.columns), fallback)
-
-    text_column = text_column or default_column(0, "text_column", "text")
-    require_column(table, text_column, "--text-column")
-    pairs = None
-    if run.pair:
-        pair_column = pair_column or default_column(1, "text_pair_column", "text_pair")
-        require_column(table, pair_column, "--text-pair-column")
-        pairs = table.column(pair_column)
-    return PredictInput(table.rows, table.column(text_column), pairs, [f"line {n}" for n in table.lines])
-
-
-@dataclass
 class PredictOutcome:
-    rows: list[dict[str, Any]]  # the input's columns plus label and score
-    texts: list[str]
-    pairs: list[str] | None
-    empty: list[str]  # where the empty texts were ("line 3")
+    rows: list[dict[str, Any]]  # the input's columns plus the answer's
+    answers: list[dict[str, Any]]  # the answer's columns of each row ({} for a skipped row)
+    texts: list[str]  # each row as shown in predict's table
+    empty: list[str]  # where the rows without anything to predict were ("line 3")
     truncated: int
-    names: dict[str, str]  # the output column of each part of the prediction (label, score, value)
 
 
 def predict(
     manager: TaskrunPluginManager,
     run: LoadedRun,
-    inputs: PredictInput,
+    inputs: PredictRows,
     batch_size: int,
     all_scores: bool,
     precision: str | None = None,
 ) -> PredictOutcome:
-    """Label (and score) every non-empty input; empty ones get no label and are listed."""
-    empty = [
-        i
-        for i, text in enumerate(inputs.texts)
-        if not text.strip() or (inputs.pairs is not None and not inputs.pairs[i].strip())
-    ]
-    skipped = set(empty)
-    keep = [i for i in range(len(inputs.texts)) if i not in skipped]
-    texts = [inputs.texts[i] for i in keep]
-    pairs = [inputs.pairs[i] for i in keep] if inputs.pairs is not None else None
-    rows = [dict(row) for row in inputs.rows]
-    names = prediction_columns(run, list(inputs.rows[0]) if inputs.rows else [])
-    for row in rows:
-        row.update(dict.fromkeys(names.values(), ""))
+    """Answer every row of `inputs` through the task's hooks; rows with nothing to predict (an
+    empty text) get no answer and are listed. An answer column named like an input column (a
+    gold `label`, say) is written as `predicted_...`: the input's columns are kept as they are."""
+    skipped = set(inputs.skipped)
+    keep = [i for i in range(len(inputs.rows)) if i not in skipped]
+    answers: list[dict[str, Any]] = [{} for _ in inputs.rows]
     truncated = 0
     if keep:
-        logits, truncated = infer(run, texts, pairs, batch_size, precision)
-        answer = postprocess(manager, task_for(manager, run), run.config(), logits)
-        for j, i in enumerate(keep):
-            rows[i].update({names.get(k, k): v for k, v in _prediction_columns(run, answer, j, all_scores).items()})
-    return PredictOutcome(rows, inputs.texts, inputs.pairs, [inputs.origin[i] for i in empty], truncated, names)
+        logits, features, truncated = infer(manager, run, inputs, batch_size, precision)
+        predictions = postprocess(manager, run.task, run.config(), logits, run.label_names, features)
+        for i, answer in zip(keep, run.family.answers(predictions, inputs, run.label_names, all_scores)):
+            answers[i] = answer
+        blank = {
+            k: [] if isinstance(v, list) else "" for k, v in answers[keep[0]].items() if not k.startswith("score_")
+        }
+        for i in skipped:
+            answers[i] = dict(blank)  # an empty text: the answer's columns, empty
+    input_columns = {key for row in inputs.rows for key in row}
+    clash = any(key in input_columns for answer in answers for key in answer if not key.startswith("score_"))
+    rows = []
+    for row, answer in zip(inputs.rows, answers):
+        named = {f"predicted_{k}" if clash and not k.startswith("score_") else k: v for k, v in answer.items()}
+        rows.append({**row, **named})
+    texts = [
+        " | ".join(str(values[i]) for key, values in inputs.examples.items() if key in _shown_columns(inputs))
+        for i in range(len(inputs.rows))
+    ]
+    return PredictOutcome(rows, answers, texts, [inputs.origin[i] for i in sorted(skipped)], truncated)
 
 
-def prediction_columns(run: LoadedRun, input_columns: list[str]) -> dict[str, str]:
-    """The output columns of the prediction (`label`, `score`; `value` for regression), all named
-    `predicted_...` where the input has a column of one of those names (a gold label, say): the
-    input's columns are kept as they are."""
-    roles = ["value"] if run.problem_type == "regression" else ["label", "score"]
-    clash = any(role in input_columns for role in roles)
-    return {role: f"predicted_{role}" if clash else role for role in roles}
+def infer(
+    manager: TaskrunPluginManager,
+    run: LoadedRun,
+    inputs: PredictRows,
+    batch_size: int,
+    precision: str | None = None,
+    by_length: bool = True,
+) -> tuple[np.ndarray, list[dict[str, Any]], int]:
+    """The logits of the rows of `inputs` that are not skipped, through the task's preprocessing
+    and collator, in the run's precision (or `precision`), batched by similar length (or in
+    order); the features and examples they came from (postprocess's `inputs`); how many examples
+    the preprocessing cut."""
+    from datasets import Dataset
+
+    keep = [i for i in range(len(inputs.rows)) if i not in set(inputs.skipped)]
+    examples = Dataset.from_dict({key: [values[i] for i in keep] for key, values in inputs.examples.items()})
+    config = run.config()
+    features, truncated = features_of(manager, run, run.task, config, examples)
+    chosen = compute_precision(precision or run.precision, run.device)
+    logits, _ = forward(manager, run, run.task, config, features, batch_size, chosen, by_length)
+    return logits, feature_inputs(features, examples), truncated
 
 
-def _prediction_columns(run: LoadedRun, answer: Predictions, j: int, all_scores: bool) -> dict[str, Any]:
-    """Regression: the predicted `value`; classification: the `label` and its probability `score`."""
-    if run.problem_type == "regression":
-        return {"value": float(answer.values[j])}
-    scores = answer.scores[j]
-    if run.problem_type == "multi-label":
-        chosen = [run.label_names[k] for k in np.flatnonzero(answer.label_ids[j])]
-        columns = {"label": ";".join(chosen), "score": float(scores.max())}
-    else:
-        columns = {"label": run.label_names[int(answer.label_ids[j])], "score": float(scores[int(answer.label_ids[j])])}
-    if all_scores:
-        columns.update({f"score_{name}": float(s) for name, s in zip(run.label_names, scores)})
-    return columns
+def _shown_columns(inputs: PredictRows) -> list[str]:
+    """The example columns predict's table shows: the text (and pair), else every column."""
+    text = [key for key in inputs.examples if key == "text"]
+    return text or list(inputs.examples)
+
+
+def feature_inputs(features: Any, examples: Any) -> list[dict[str, Any]]:
+    """`taskrun_postprocess`'s `inputs`: each feature's columns with its example's (a feature's
+    `example` column names its example; else they correspond one to one)."""
+    rows = features.to_list()
+    source = examples.to_list()
+    for i, row in enumerate(rows):
+        for key, value in source[int(row.get("example", i))].items():
+            row.setdefault(key, value)
+    return rows
 
 
 def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
@@ -367,13 +437,21 @@ def evaluate_run(
     options: dict[str, Any],
     batch_size: int | None = None,
 ) -> dict[str, Any]:
-    """Score the saved model on a task's split. Labels are matched by name through the saved
-    `id2label`; a different label set is an error that shows both. It computes in the run's
-    precision, by its evaluation batch size: on the run's validation split the figures are the
-    run's (to 1e-4). In fp32 the batches are length-sorted (1.7x faster on SST-2's dev split,
-    logits within 1e-6); under bf16 or fp16 autocast a batch's padding moves logits by up to 1e-2,
-    so there the texts are batched in their order, as the run's own evaluation batched them."""
+    """Score the saved model on a task's split, through the task's own preprocessing, collator,
+    post-processing and metrics. Labels are matched by name through the saved `id2label`; a
+    different label set is an error that shows both. It computes in the run's precision, by its
+    evaluation batch size: on the run's validation split the figures are the run's (to 1e-4).
+    Where the loss is computed from the logits (sequence classification) the batches are
+    length-sorted in fp32 (1.7x faster on SST-2's dev split, logits within 1e-6); under bf16 or
+    fp16 autocast a batch's padding moves logits by up to 1e-2, so there, and where the loss is
+    the model's own (tokens), the examples are batched in their order, as the run's own
+    evaluation batched them."""
     task = dataclasses.replace(manager.task(task_name), problem_type=run.problem_type)
+    if task.family_name != run.family.name:
+        raise UsageError(
+            f"{run.folder} holds a {run.family.name} model; task {task.name!r} is {task.family_name}.",
+            hint="Evaluate on a task of the same family.",
+        )
     config = dataclasses.replace(run.config(), task=task.name, max_train_samples=None, **options)
     dataset = manager.call("taskrun_load_dataset", task, config=config)
     if dataset is None or split not in dataset:
@@ -389,48 +467,62 @@ def evaluate_run(
             f"the model's labels differ from the data's: model {run.label_names}, {task.name} {split} {data_labels}.",
             hint="Evaluate on a task with the same label set.",
         )
-    references = _references(task, data, data_labels, run.label_names)
-    if run.problem_type == "single-label" and (references == -1).any():
-        raise DataError(
-            f"the {split} split of {task.name!r} has {int((references == -1).sum())} unlabelled row(s); "
-            "it cannot be scored (GLUE's test files have no labels)."
-        )
     if unknown:
         log.warning("labels the model does not have: %s; their rows count as errors", ", ".join(unknown))
-    columns = [c for c in task.text_columns if c in data.column_names]
-    texts = list(data[columns[0]])
-    pairs = list(data[columns[1]]) if len(columns) == 2 else None
-    if (pairs is not None) != run.pair:
-        raise DataError(
-            f"the model was trained on {'pairs of texts' if run.pair else 'single texts'}, "
-            f"but {task.name!r} gives {'pairs' if pairs is not None else 'single texts'}."
-        )
+    features, truncated = features_of(manager, run, task, config, data)
     precision = compute_precision(run.precision, run.device)
-    logits, truncated = infer(
-        run, texts, pairs, batch_size or run.eval_batch_size, precision, by_length=precision == "fp32"
+    from_logits = run.family.name == SEQUENCE_CLASSIFICATION
+    if from_logits:
+        references = _references(task, data, data_labels, run.label_names)
+        if run.problem_type == "single-label" and (references == -1).any():
+            raise DataError(
+                f"the {split} split of {task.name!r} has {int((references == -1).sum())} unlabelled row(s); "
+                "it cannot be scored (GLUE's test files have no labels)."
+            )
+        columns = [c for c in task.text_columns if c in data.column_names]
+        if (len(columns) == 2) != run.pair:
+            raise DataError(
+                f"the model was trained on {'pairs of texts' if run.pair else 'single texts'}, "
+                f"but {task.name!r} gives {'pairs' if len(columns) == 2 else 'single texts'}."
+            )
+    else:
+        from datasets import DatasetDict
+
+        aligned, _ = run.family.align_labels(
+            DatasetDict({split: features}), DatasetDict({split: data}), task, model_labels
+        )
+        features = aligned[split]
+        references = pad_stack([np.asarray(labels) for labels in features["labels"]])
+    by_length = from_logits and precision == "fp32"
+    batch_size = batch_size or run.eval_batch_size
+    order = None if from_logits else evaluation_order(features, batch_size, config)
+    logits, model_loss = forward(
+        manager, run, task, config, features, batch_size, precision, by_length, not from_logits, order
     )
-    predictions = postprocess(manager, task, config, logits)
-    metrics = {"loss": eval_loss(run.problem_type, logits, references), "precision": precision}
+    predictions = postprocess(manager, task, config, logits, model_labels)
+    metrics: dict[str, Any] = {
+        "loss": run.family.eval_loss(task, logits, references, model_loss),
+        "precision": precision,
+    }
     metrics.update(merged_metrics(manager, task, predictions, references, model_labels))
-    metrics.update(class_figures(predictions.label_ids, references, task, model_labels))
+    metrics.update(run.family.class_figures(task, predictions, references, model_labels))
     if truncated:
-        log.info("%s of %s texts were truncated to %d tokens", f"{truncated:,}", f"{len(texts):,}", run.max_length)
-    return {"task": task.name, "split": split, "samples": len(texts), "model": str(run.folder), **metrics}
+        log.info("%s of %s examples were truncated to %d tokens", f"{truncated:,}", f"{len(data):,}", run.max_length)
+    return {"task": task.name, "split": split, "samples": len(data), "model": str(run.folder), **metrics}
 
 
-def eval_loss(problem_type: str, logits: np.ndarray, references: np.ndarray) -> float:
-    """The loss the model's head computes, over the rows with a label the model has: cross-entropy
-    (single-label), binary cross-entropy (multi-label), mean squared error (regression)."""
-    logits = logits.astype(np.float64)
-    if problem_type == "regression":
-        return float(np.mean((logits.reshape(len(logits), -1)[:, 0] - references) ** 2))
-    if problem_type == "multi-label":
-        log_p, log_not_p = -np.logaddexp(0, -logits), -np.logaddexp(0, logits)
-        return float(-np.mean(references * log_p + (1 - references) * log_not_p))
-    known = references >= 0
-    shifted = logits[known] - logits[known].max(axis=1, keepdims=True)
-    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return float(-np.mean(log_softmax[np.arange(known.sum()), references[known]]))
+def evaluation_order(features: Any, batch_size: int, config: RunConfig) -> list[int] | None:
+    """The order in which the run's own evaluation batched `features`: Trainer groups evaluation
+    batches by length (seeded) when the run grouped its training batches, else keeps the order.
+    The loss of a token task averages over each batch's tokens, so its figure depends on it."""
+    if not config.group_by_length:
+        return None
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    lengths = [_size(ids) for ids in features["input_ids"]]
+    generator = torch.Generator().manual_seed(config.seed)
+    return list(LengthGroupedSampler(batch_size, lengths=lengths, generator=generator))
 
 
 def _references(task: TaskSpec, data: Any, data_labels: list[str], model_labels: list[str]) -> np.ndarray:

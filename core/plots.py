@@ -1,4 +1,4 @@
-"""The pictures a run leaves: the confusion matrix and the training curves, as PNG files."""
+"""The pictures a run leaves: the confusion matrix, per-class figures and the training curves, as PNG files."""
 
 from __future__ import annotations
 
@@ -76,6 +76,27 @@ def training_curves_png(path: Path, history: list[dict[str, Any]], main_metric: 
         metric_axes.set_xlabel("step")
         metric_axes.set_title(f"validation {main_metric}")
     figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def per_class_png(path: Path, per_class: dict[str, dict[str, float]], title: str) -> None:
+    """Precision, recall and F1 of each class (a token task: each entity type) as grouped bars,
+    with the support under each name; the most frequent MAX_CLASSES_SHOWN where there are more."""
+    plt = _pyplot()
+    names = sorted(per_class, key=lambda n: -per_class[n].get("support", 0))[:MAX_CLASSES_SHOWN]
+    names = [n for n in per_class if n in names]
+    figure, axes = plt.subplots(figsize=(2.5 + 1.1 * len(names), 4))
+    width = 0.27
+    for k, measure in enumerate(("precision", "recall", "f1")):
+        values = [per_class[n][measure] for n in names]
+        axes.bar([i + (k - 1) * width for i in range(len(names))], values, width, label=measure)
+    axes.set_xticks(range(len(names)))
+    axes.set_xticklabels([f"{n}\n({per_class[n].get('support', 0)})" for n in names], rotation=30, ha="right")
+    axes.set_ylim(0, 1)
+    axes.legend()
+    axes.set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .family import family_of
 from .files import write_atomically, write_json
 from .outputs import RUN_MARKER
 from .scoring import scores_of
@@ -36,7 +37,7 @@ def write_record(
     """metrics.json, README.md and run_config.json (last: it marks the run finished and lists
     every file taskrun writes, the pictures to come included, which --overwrite may replace).
     `launch`: how the run was spread over processes (taskrun.launch.launch_record)."""
-    metrics["pictures"] = planned_pictures(metrics["eval"]) if config.pictures else []
+    metrics["pictures"] = family_of(task).pictures(metrics["eval"]) if config.pictures else []
     write_json(folder / "metrics.json", metrics)
     write_atomically(folder / "README.md", model_card(task, config, metrics, label_names, text_inputs))
     (folder / "training_args.bin").unlink(missing_ok=True)  # a pickle; run_config.json has the settings
@@ -96,28 +97,27 @@ def run_record(
         **settings,
         "options": option_record(config),  # every option's value and where it came from
         "plugin": task.plugin,
+        "family": family_of(task).name,  # what predict and eval load the model as
         "problem_type": task.problem_type,
+        "label_column": task.label_column,
         "precision_used": precision,
         "labels": label_names,
-        "text_inputs": text_inputs,  # the one or two text columns the model was trained on
+        "text_inputs": text_inputs,  # the input columns the model was trained on (a text, a pair, words)
         "versions": versions,
     }
 
 
-def planned_pictures(evaluation: dict[str, Any]) -> list[str]:
-    """confusion_matrix.png (single-label) and training_curves.png."""
-    return (["confusion_matrix.png"] if "confusion_matrix" in evaluation else []) + ["training_curves.png"]
-
-
 def draw_picture(path: Path, task: TaskSpec, history: list[dict[str, Any]], metrics: dict[str, Any], name: str) -> None:
     """One of the planned pictures, bounded in size whatever the number of labels."""
-    from .plots import confusion_matrix_png, training_curves_png
+    from .plots import confusion_matrix_png, per_class_png, training_curves_png
 
     evaluation = metrics["eval"]
+    title = f"{task.name}: validation ({evaluation['samples']} examples)"
     if name == "confusion_matrix.png":
         matrix = evaluation["confusion_matrix"]
-        title = f"{task.name}: validation ({evaluation['samples']} examples)"
         confusion_matrix_png(path, matrix["labels"], matrix["rows_true_columns_predicted"], title)
+    elif name == "per_class.png":
+        per_class_png(path, evaluation["per_class"], title)
     else:
         primary = metrics["primary_metric"]["name"]
         training_curves_png(path, history, primary if primary != "loss" else None, task.name)
@@ -156,17 +156,18 @@ def hub_dataset(task: TaskSpec) -> tuple[str, str | None] | None:
 
 def card_data(task: TaskSpec, config: RunConfig, metrics: dict[str, Any]) -> ModelCardData:
     """The card's metadata as the Hub reads it (a `ModelCardData`): base model, dataset, tags,
-    and every finite validation score as a model-index result of a text-classification task on
+    and every finite validation score as a model-index result of the family's pipeline task on
     the validation split (the task's Hub dataset, or the task's name for the user's own data)."""
     from huggingface_hub import EvalResult, ModelCardData
 
+    family = family_of(task)
     dataset = hub_dataset(task)
     dataset_id, dataset_config = dataset if dataset else (task.name, None)
     dataset_name = f"{dataset_id} ({dataset_config})" if dataset_config else dataset_id
     results = [
         EvalResult(
-            task_type="text-classification",
-            task_name="Text Classification",
+            task_type=family.pipeline_tag,
+            task_name=family.pipeline_tag.replace("-", " ").capitalize(),
             dataset_type=dataset_id,
             dataset_name=dataset_name if dataset else f"{task.name} data",
             dataset_config=dataset_config,
@@ -181,8 +182,8 @@ def card_data(task: TaskSpec, config: RunConfig, metrics: dict[str, Any]) -> Mod
         base_model=hub_base_model(config.model),
         datasets=[dataset[0]] if dataset else None,
         library_name="transformers",
-        pipeline_tag="text-classification",
-        tags=["taskrun", task.name, task.problem_type],
+        pipeline_tag=family.pipeline_tag,
+        tags=["taskrun", task.name, family.name if family.name != "sequence-classification" else task.problem_type],
         model_name=config.output_dir.resolve().name or task.name,
         eval_results=results or None,
     )
@@ -220,12 +221,8 @@ def card_text(
         else ""
     )
     pictures = "".join(f"\n![{name}]({name})\n" for name in metrics.get("pictures", []))
-    if len(text_inputs) == 2:
-        example_call = 'classifier({"text": "first sentence", "text_pair": "second sentence"})'
-        predict_call = f'taskrun predict {config.output_dir} "first sentence<TAB>second sentence"'
-    else:
-        example_call = 'classifier("some text")'
-        predict_call = f'taskrun predict {config.output_dir} "some text"'
+    family = family_of(task)
+    example_call, predict_call = family.card_usage(str(config.output_dir), text_inputs)
     dataset = hub_dataset(task)
     if dataset:
         source = f"[{dataset[0]}](https://huggingface.co/datasets/{dataset[0]})" + (
@@ -255,7 +252,7 @@ def card_text(
 | | |
 | --- | --- |
 | task | `{task.name}`: {task.description} (plugin `{task.plugin}`) |
-| problem | {task.problem_type} |
+| problem | {family.name}{"" if family.name != "sequence-classification" else ", " + str(task.problem_type)} |
 | base model | {base_model} |
 | labels | {", ".join(f"`{n}`" for n in label_names) or "one value (regression)"} |
 | data | {data} |
@@ -271,7 +268,6 @@ def card_text(
 
 ```python
 from transformers import pipeline
-classifier = pipeline("text-classification", model="{config.output_dir}")
 {example_call}
 ```
 

@@ -38,6 +38,7 @@ from .checkpoints import (
     find_resume_point,
 )
 from .errors import ModelSourceError, TaskrunError, UsageError
+from .family import family_of
 from .launch import check_sharding_possible, decided_once, is_main_process, launch_record
 from .manager import TaskrunPluginManager
 from .models import resolve_model
@@ -55,13 +56,12 @@ from .precision import resolve_precision
 from .scoring import (
     best_evaluation,
     best_metric,
-    class_figures,
     evaluation_history,
     merged_metrics,
     postprocess,
     primary_metric,
 )
-from .splits import align_labels, check_classes, class_counts, drop_truncation_marks, load_data
+from .splits import drop_truncation_marks, load_data
 from .task import RunConfig, TaskSpec
 from .tracking import check_report_to, tracking_setup
 
@@ -87,17 +87,15 @@ def resolve(manager: TaskrunPluginManager, config: RunConfig) -> tuple[TaskSpec,
     if problem not in (task.problem_types or (task.problem_type,)):
         offered = ", ".join(task.problem_types or (task.problem_type,))
         raise UsageError(f"task {task.name!r} cannot run as {problem!r}; it offers: {offered}.")
-    if config.class_weights and problem != "single-label":
-        raise UsageError(f"--class-weights applies to single-label classification, not {problem}.")
+    config = dataclasses.replace(config, problem_type=problem)
+    task = dataclasses.replace(task, problem_type=problem)
+    family_of(task).check_options(task, config)
     if config.force_resume and not config.resume:
         raise UsageError("--force-resume only applies with --resume auto or --resume CHECKPOINT.")
     if config.save_every == "no" and (config.early_stopping or config.metric_for_best):
         log.warning("--save-every none keeps no checkpoint to restore the best model from: the last one is published")
     report_to = check_report_to(config.report_to)
-    return (
-        dataclasses.replace(task, problem_type=problem),
-        dataclasses.replace(config, problem_type=problem, report_to=report_to),
-    )
+    return task, dataclasses.replace(config, report_to=report_to)
 
 
 def load_tokenizer(config: RunConfig) -> tuple[Any, RunConfig]:
@@ -157,19 +155,20 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     config = dataclasses.replace(config, model_path=resolve_model(config.model))  # fails fast offline; loads nothing
     room_for = 0 if config.save_every == "no" else config.keep_checkpoints
     decided_once(lambda: check_room(config.output_dir, config.model_path, room_for))
+    family = family_of(task)
     dataset, label_names = load_data(manager, task, config)
     log.info(
         "task %s (plugin %s, %s): %s train and %s validation examples%s",
         task.name,
         task.plugin,
-        task.problem_type,
+        task.problem_type if family.name == "sequence-classification" else family.name,
         f"{len(dataset['train']):,}",
         f"{len(dataset['validation']):,}",
         f"; labels {', '.join(label_names)}" if label_names else "",
     )
-    counts = class_counts(task, dataset["train"], label_names) if label_names else []
+    counts = family.class_counts(task, dataset["train"], label_names) if label_names else []
     if counts:
-        check_classes(task, counts, label_names)
+        family.check_classes(task, counts, label_names)
     best = best_metric(task, config.metric_for_best, len(label_names))
     tokenizer, config = load_tokenizer(config)
     data_id = data_digest(dataset)
@@ -179,7 +178,6 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         ManifestCallback,
         TaskrunTrainer,
         attributed,
-        balanced_loss,
         log_progress_to_stderr,
         run_callbacks,
         save_final_model,
@@ -194,11 +192,12 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     with args.main_process_first(desc="tokenising"):
         tokenized = cached_preprocess(manager, task, config, dataset, tokenizer, data_id)
     tokenized, truncated = drop_truncation_marks(tokenized, config)
-    tokenized, unseen = align_labels(tokenized, dataset, task, label_names)
+    tokenized, unseen = family.align_labels(tokenized, dataset, task, label_names)
     collator, collator_plugin = manager.answer("taskrun_data_collator", task, config=config, tokenizer=tokenizer)
     identity = run_identity(task, config, label_names, data_id)
     resume_from = decided_once(lambda: resume_point(config, identity))  # hashes each checkpoint once
     model, model_plugin = build_model(manager, task, config, label_names)
+    loss, loss_plugin = manager.answer("taskrun_loss", task, config=config, label_counts=counts)
 
     created = not config.output_dir.exists()
     with args.main_process_first(local=False, desc="preparing the checkpoints folder"):
@@ -221,7 +220,7 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
             processing_class=tokenizer,
             data_collator=attributed(collator, collator_plugin, "taskrun_data_collator", task),
             compute_metrics=metric_function(manager, task, config, label_names),
-            compute_loss_func=balanced_loss(counts) if config.class_weights == "balanced" else None,
+            compute_loss_func=attributed(loss, loss_plugin, "taskrun_loss", task),
             callbacks=[
                 ManifestCallback(identity, config.keep_checkpoints, score_function(*best)),
                 *run_callbacks(config, tracker_callbacks),
@@ -239,11 +238,9 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         metrics.update(best_record(trainer.state, args, best, config))
         if unseen.get("validation"):
             metrics["eval"]["rows_with_unseen_labels"] = unseen["validation"]
-        metrics["eval"].update(
-            class_figures(
-                postprocess(manager, task, config, final.predictions).label_ids, final.label_ids, task, label_names
-            )
-        )
+        predictions = postprocess(manager, task, config, final.predictions, label_names)
+        references: Any = final.label_ids if final.label_ids is not None else []
+        metrics["eval"].update(family.class_figures(task, predictions, references, label_names))
         metrics["seconds"] = round(time.monotonic() - started, 1)
         if not main:
             return RunResult(config.output_dir, metrics, time.monotonic() - started, main_process=False)
@@ -276,7 +273,7 @@ def metric_function(manager: TaskrunPluginManager, task: TaskSpec, config: RunCo
     import numpy as np
 
     def compute(eval_prediction: Any) -> dict[str, float]:
-        predictions = postprocess(manager, task, config, eval_prediction.predictions)
+        predictions = postprocess(manager, task, config, eval_prediction.predictions, label_names)
         return merged_metrics(manager, task, predictions, np.asarray(eval_prediction.label_ids), label_names)
 
     return compute
@@ -291,6 +288,7 @@ def run_metrics(task, config, tokenized, train_output, final, label_names, count
     name, higher = primary_metric(task, [k for k in evaluation if k not in ("split", "samples")])
     return {
         "task": task.name,
+        "family": family_of(task).name,
         "problem_type": task.problem_type,
         "train": {"samples": len(tokenized["train"]), "label_counts": dict(zip(label_names, counts)), **train},
         "eval": evaluation,
@@ -308,6 +306,7 @@ def run_identity(task: TaskSpec, config: RunConfig, label_names: list[str], data
     whose change only warns."""
     return {
         "task": task.name,
+        "family": family_of(task).name,
         "problem_type": task.problem_type,
         "data": data_id,
         "model": config.model,

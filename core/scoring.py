@@ -1,8 +1,8 @@
 """Scoring: logits -> predictions -> metrics, the same way for a run's evaluation, `taskrun eval`
 and anything that reads a finished run. Imports no training code.
 
-The metrics of a task are the core's defaults for its problem type (`taskrun.metrics`), with
-the answers of the task's `taskrun_metrics` plugins merged over them.
+The metrics of a task are its family's defaults (`Family.metrics`), with the answers of the
+task's `taskrun_metrics` plugins merged over them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import PluginError, UsageError
+from .family import family_of
 from .manager import TaskrunPluginManager
 from .task import Predictions, RunConfig, TaskSpec
 
@@ -33,9 +34,24 @@ def first_logits(predictions: Any) -> np.ndarray:
     return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
-def postprocess(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, logits: Any) -> Predictions:
-    """The task's `taskrun_postprocess` answer for a batch of logits."""
-    return manager.call("taskrun_postprocess", task, config=config, logits=first_logits(logits))
+def postprocess(
+    manager: TaskrunPluginManager,
+    task: TaskSpec,
+    config: RunConfig,
+    logits: Any,
+    label_names: list[str],
+    inputs: list[dict[str, Any]] | None = None,
+) -> Predictions:
+    """The task's `taskrun_postprocess` answer for a batch of logits (and, for predict, the
+    features and examples they were computed from)."""
+    return manager.call(
+        "taskrun_postprocess",
+        task,
+        config=config,
+        logits=first_logits(logits),
+        inputs=inputs,
+        label_names=list(label_names),
+    )
 
 
 def merged_metrics(
@@ -45,11 +61,9 @@ def merged_metrics(
     references: np.ndarray,
     label_names: list[str],
 ) -> dict[str, float]:
-    """The default metrics of the problem type, then each task plugin's metrics over them (the
-    same name from two plugins is an error); every metric the task declares must be there."""
-    from .metrics import default_metrics
-
-    merged = default_metrics(task.problem_type, predictions, np.asarray(references), len(label_names))
+    """The family's default metrics, then each task plugin's metrics over them (the same name from
+    two plugins is an error); every metric the task declares must be there."""
+    merged = dict(family_of(task).metrics(task, predictions, np.asarray(references), label_names))
     reported_by: dict[str, str] = {}
     for plugin, answer in manager.collect(
         "taskrun_metrics", task, predictions=predictions, references=references, label_names=label_names
@@ -74,24 +88,6 @@ def merged_metrics(
     return merged
 
 
-def class_figures(predicted: Any, references: Any, task: TaskSpec, label_names: list[str]) -> dict[str, Any]:
-    """Per-class precision, recall, F1 and support, and (single-label) the confusion matrix."""
-    if not label_names or predicted is None:
-        return {}
-    from .metrics import per_class_report
-
-    references = np.asarray(references).round().astype(int)
-    if task.problem_type == "single-label":  # rows whose label the model does not have are no class's
-        known = references >= 0
-        predicted, references = np.asarray(predicted)[known], references[known]
-    figures: dict[str, Any] = {"per_class": per_class_report(predicted, references, label_names)}
-    if task.problem_type == "single-label":
-        matrix = np.zeros((len(label_names), len(label_names)), dtype=int)
-        np.add.at(matrix, (references, np.asarray(predicted)), 1)
-        figures["confusion_matrix"] = {"labels": label_names, "rows_true_columns_predicted": matrix.tolist()}
-    return figures
-
-
 def scores_of(evaluation: dict[str, Any]) -> dict[str, float]:
     """The metric values of an evaluation, without timings, counts and nested tables."""
     return {
@@ -108,11 +104,9 @@ def primary_metric(task: TaskSpec, reported: list[str]) -> tuple[str, bool]:
 
 
 def expected_metric_names(task: TaskSpec, num_labels: int) -> list[str]:
-    """The metrics a run of `task` reports, known before it runs: the problem type's defaults and
-    the ones the task declares (a plugin's undeclared extras are known only once reported)."""
-    from .metrics import default_metric_names
-
-    names = list(default_metric_names(str(task.problem_type), num_labels))
+    """The metrics a run of `task` reports, known before it runs: the family's defaults and the
+    ones the task declares (a plugin's undeclared extras are known only once reported)."""
+    names = list(family_of(task).metric_names(task, num_labels))
     return names + [name for name in task.metrics if name not in names]
 
 

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 PROBLEM_TYPES = ("single-label", "multi-label", "regression")
+# The built-in families (taskrun.family) and the problems each solves; a plugin's own family is a
+# `taskrun.Family` object that says its problems itself.
+FAMILY_PROBLEMS = {"sequence-classification": PROBLEM_TYPES, "token-classification": ("single-label",)}
 
 # Every hyperparameter a task (or registry.toml) may set, with its type and allowed range: one
 # place for the TaskSpec check, the registry check and the command line's defaults.
@@ -215,6 +218,9 @@ class TaskSpec:
       lower for losses and errors); `metrics_help`: display text for `taskrun info`.
     - `options`: the task's own command-line options; `uses_data_dir` adds `--data-dir`;
       `data_source` says in a sentence where the data comes from.
+    - `family`: the shape of the task, which brings every default that depends on it (see
+      `taskrun.Family`): "sequence-classification" (the default), "token-classification", or a
+      `taskrun.Family` object a plugin defines.
     - `plugin` is set by the core to the registering plugin.
 
     Every field is checked here: a mistake raises `TaskSpecError` naming the task and the field.
@@ -237,6 +243,7 @@ class TaskSpec:
     uses_data_dir: bool = False
     data_source: str = ""
     problem_types: tuple[str, ...] = ()
+    family: Any = "sequence-classification"
     plugin: str | None = None
 
     def __post_init__(self) -> None:
@@ -246,14 +253,15 @@ class TaskSpec:
         for name in ("description", "label_column", "metrics_help", "data_source"):
             if not isinstance(getattr(self, name), str):
                 raise TaskSpecError(f"{where}: {name} must be a string, not {getattr(self, name)!r}")
-        if self.problem_type not in PROBLEM_TYPES:
-            raise TaskSpecError(
-                f"{where}: problem_type must be one of {', '.join(PROBLEM_TYPES)}, not {self.problem_type!r}"
-            )
+        allowed = self._family_problems(where)
+        if self.problem_type == "single-label" and self.problem_type not in allowed:
+            self._set("problem_type", allowed[0])  # the default, for a family without single-label problems
+        if self.problem_type not in allowed:
+            raise TaskSpecError(f"{where}: problem_type must be one of {', '.join(allowed)}, not {self.problem_type!r}")
         self._set("problem_types", self._strings("problem_types", self.problem_types))
-        unknown = [p for p in self.problem_types if p not in PROBLEM_TYPES]
+        unknown = [p for p in self.problem_types if p not in allowed]
         if unknown:
-            raise TaskSpecError(f"{where}: problem_types: unknown {unknown}; choose from {', '.join(PROBLEM_TYPES)}")
+            raise TaskSpecError(f"{where}: problem_types: unknown {unknown}; choose from {', '.join(allowed)}")
         if self.problem_types and self.problem_type not in self.problem_types:
             raise TaskSpecError(f"{where}: problem_types must include problem_type {self.problem_type!r}")
         self._set("text_columns", self._strings("text_columns", self.text_columns))
@@ -279,6 +287,27 @@ class TaskSpec:
         keys = [option.key for option in self.options]
         if len(set(keys)) != len(keys):
             raise TaskSpecError(f"{where}: options: two options share a name: {keys}")
+
+    def _family_problems(self, where: str) -> tuple[str, ...]:
+        """The problems the task's family solves; an unknown family name is refused."""
+        if isinstance(self.family, str):
+            if self.family not in FAMILY_PROBLEMS:
+                raise TaskSpecError(
+                    f"{where}: family must be one of {', '.join(FAMILY_PROBLEMS)} or a taskrun.Family object, "
+                    f"not {self.family!r}{suggestion(self.family, tuple(FAMILY_PROBLEMS))}"
+                )
+            return FAMILY_PROBLEMS[self.family]
+        name, problems = getattr(self.family, "name", None), getattr(self.family, "problem_types", None)
+        if not isinstance(name, str) or not name or not isinstance(problems, tuple) or not problems:
+            raise TaskSpecError(
+                f"{where}: family must be a family's name or a taskrun.Family object, not {self.family!r}"
+            )
+        return problems
+
+    @property
+    def family_name(self) -> str:
+        """The name of the task's family, as run folders record it."""
+        return self.family if isinstance(self.family, str) else str(self.family.name)
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -404,8 +433,12 @@ class Predictions:
       probability of each class.
     - multi-label: `label_ids` shape (n, num_labels) of 0/1; `scores` the same shape.
     - regression: `values` shape (n,), the predicted numbers (`label_ids` and `scores` are None).
+    - token classification: `label_ids` shape (n, tokens) of tag ids, `scores` (n, tokens, tags).
+    - `items`: one structured answer per example, where the family has one (a token task's
+      entities: dicts with `type`, `score`, `start`, `end`, `text`); `taskrun predict` shows them.
     """
 
     label_ids: Any = None
     scores: Any = None
     values: Any = None
+    items: list[Any] | None = None

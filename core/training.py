@@ -240,21 +240,3 @@ def run_callbacks(config: RunConfig, tracker_callbacks: list[Any]) -> list[Any]:
 
     stopping = [EarlyStoppingCallback(early_stopping_patience=config.early_stopping)] if config.early_stopping else []
     return stopping + tracker_callbacks
-
-
-def balanced_loss(counts: list[int]) -> Callable[..., Any]:
-    """Trainer's `compute_loss_func`: cross-entropy weighted by n / (classes * count), as
-    scikit-learn's class_weight="balanced" does, so that every class weighs the same in total."""
-    import torch
-
-    total, classes = sum(counts), sum(1 for n in counts if n)
-    weights = torch.tensor([total / (classes * n) if n else 0.0 for n in counts], dtype=torch.float32)
-
-    def loss(outputs, labels, num_items_in_batch=None):
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-        summed = torch.nn.functional.cross_entropy(
-            logits.float(), labels, weight=weights.to(logits.device), reduction="sum"
-        )
-        return summed / (num_items_in_batch if num_items_in_batch is not None else len(labels))
-
-    return loss

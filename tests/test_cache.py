@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-import taskrun.defaults
+import taskrun.sequence_classification
 from taskrun.tokenization import encode
 
 EVERY_SPLIT = 40 + 16 + 6  # rows of mrpc_dir's train, dev and test files
@@ -22,7 +22,7 @@ def encode_calls(monkeypatch) -> list[int]:
         calls.append(len(texts))
         return encode(tokenizer, texts, pairs, max_length)
 
-    monkeypatch.setattr(taskrun.defaults, "encode", counting)
+    monkeypatch.setattr(taskrun.sequence_classification, "encode", counting)
     return calls
 
 

@@ -88,7 +88,7 @@ def test_predict_reads_standard_input_and_reports_empty_and_long_texts(sentiment
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["LABEL", "SCORE", "TEXT"] and len(lines) == 4
     assert lines[2].strip() == ""  # the empty line keeps its place, without a label
-    assert "1 empty text(s) left without a label: line 2" in result.stderr
+    assert "1 empty text(s) left without an answer: line 2" in result.stderr
     assert "1 text(s) longer than 64 tokens were truncated" in result.stderr
 
 
@@ -311,18 +311,25 @@ def recorded_as(run_dir, precision, tmp_path):
     return copy
 
 
+def infer(run, texts, batch_size, precision=None, by_length=True):
+    """The logits of `texts` through predict's own path, and how many were cut."""
+    inputs = run.family.predict_texts(texts, run, "text")
+    logits, _, truncated = inference.infer(make_manager(), run, inputs, batch_size, precision, by_length)
+    return logits, truncated
+
+
 def test_inference_computes_in_the_runs_recorded_precision(sentiment_run, tmp_path):
     fp32 = inference.load_run(sentiment_run.output_dir)
     assert fp32.device == "cpu" and fp32.precision == "fp32"
-    fp32_logits, _ = inference.infer(fp32, TEXTS, None, 2)
+    fp32_logits, _ = infer(fp32, TEXTS, 2)
     bf16 = inference.load_run(recorded_as(sentiment_run.output_dir, "bf16", tmp_path))
-    bf16_logits, _ = inference.infer(bf16, TEXTS, None, 2)
-    assert (bf16_logits == inference.infer(bf16, TEXTS, None, 2, "bf16")[0]).all()
+    bf16_logits, _ = infer(bf16, TEXTS, 2)
+    assert (bf16_logits == infer(bf16, TEXTS, 2, "bf16")[0]).all()
     assert abs(bf16_logits - fp32_logits).max() > 0  # bf16 autocast, as the run trained
     assert abs(bf16_logits - fp32_logits).max() < 0.05
     # a run trained in fp16 (on a GPU) computes in fp32 on the CPU: the model's own answers
     fp16 = inference.load_run(recorded_as(sentiment_run.output_dir, "fp16", tmp_path))
-    assert (inference.infer(fp16, TEXTS, None, 2)[0] == fp32_logits).all()
+    assert (infer(fp16, TEXTS, 2)[0] == fp32_logits).all()
 
 
 def test_eval_reports_the_precision_it_computed_in(sentiment_run, glue_dirs, tmp_path):
@@ -337,9 +344,9 @@ def test_eval_reports_the_precision_it_computed_in(sentiment_run, glue_dirs, tmp
 def test_length_sorted_batches_give_each_text_its_own_logits(sentiment_run):
     run = inference.load_run(sentiment_run.output_dir)
     texts = [" ".join(["word"] * n) for n in (9, 1, 30, 4, 17, 2, 60)]
-    sorted_logits, _ = inference.infer(run, texts, None, 3, by_length=True)
-    in_order, _ = inference.infer(run, texts, None, 3, by_length=False)
-    one_by_one = [inference.infer(run, [text], None, 1)[0][0] for text in texts]
+    sorted_logits, _ = infer(run, texts, 3, by_length=True)
+    in_order, _ = infer(run, texts, 3, by_length=False)
+    one_by_one = [infer(run, [text], 1)[0][0] for text in texts]
     assert abs(sorted_logits - in_order).max() < 1e-5
     assert abs(sorted_logits - one_by_one).max() < 1e-5
 

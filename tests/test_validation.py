@@ -172,14 +172,18 @@ def test_12_imbalance_warns_reports_per_class_and_class_weights_run(run_csv, tmp
 
 def test_12_balanced_loss_weighs_each_class_the_same_in_total():
     import torch
-    from taskrun.training import balanced_loss
+    from taskrun.family import balanced_cross_entropy
 
     logits = torch.tensor([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
     labels = torch.tensor([0, 0, 0, 1])
-    loss = balanced_loss([3, 1])({"logits": logits}, labels)
+    loss = balanced_cross_entropy([3, 1])({"logits": logits}, labels)
     per_example = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
     expected = (per_example[:3].sum() * 4 / 6 + per_example[3] * 4 / 2) / 4
     assert torch.isclose(loss, expected)
+    # a token task's logits (batch, tokens, classes), -100 where a position carries no label
+    tokens = balanced_cross_entropy([3, 1])({"logits": logits.reshape(1, 4, 2)}, torch.tensor([[0, 0, -100, 1]]))
+    expected = (per_example[:2].sum() * 4 / 6 + per_example[3] * 4 / 2) / 3
+    assert torch.isclose(tokens, expected)
 
 
 def test_13_truncated_texts_are_counted_per_split(run_csv, tmp_path):

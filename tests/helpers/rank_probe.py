@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import datasets
-import taskrun.defaults
 import taskrun.runner
+import taskrun.sequence_classification
 import taskrun.training
 from taskrun.cache import cache_root
 from taskrun.cli import main
@@ -31,7 +31,7 @@ def record(event: str) -> None:
         f.write(event + "\n")
 
 
-original_encode = taskrun.defaults.encode
+original_encode = taskrun.sequence_classification.encode
 original_load = datasets.load_from_disk
 
 
@@ -63,6 +63,6 @@ def recording_arguments(config, precision, *args, **kwargs):
 
 taskrun.runner.resolve_precision = recording_resolve  # looked up at call time by the runner
 taskrun.training.training_arguments = recording_arguments  # imported at call time by the runner
-taskrun.defaults.encode = counting_encode  # looked up at call time by the default preprocessing
+taskrun.sequence_classification.encode = counting_encode  # looked up at call time by the default preprocessing
 datasets.load_from_disk = recording_load  # imported at call time by taskrun.cache
 main(argv, prog_name="taskrun")
