@@ -49,6 +49,7 @@ BUILTIN_PLUGINS = (
     ("glue-mrpc", "taskrun.plugins.glue_mrpc"),
     ("sentiment", "taskrun.plugins.sentiment"),
     ("custom-csv", "taskrun.plugins.custom_csv"),
+    ("ner", "taskrun.plugins.ner"),
 )
 ENTRY_POINT_GROUP = PROJECT
 log = logging.getLogger("taskrun")

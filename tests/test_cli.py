@@ -16,8 +16,13 @@ def test_list_shows_the_built_in_tasks_with_their_plugins(cli):
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["TASK", "PLUGIN", "PROBLEM", "DESCRIPTION"]
-    rows = {line.split()[0]: line.split()[1] for line in lines[1:]}
-    assert rows == {"custom-csv": "custom-csv", "mrpc": "glue-mrpc", "sentiment": "sentiment"}
+    rows = {line.split()[0]: line.split()[1:4:2] for line in lines[1:]}
+    assert rows == {
+        "custom-csv": ["custom-csv", "single-label"],
+        "mrpc": ["glue-mrpc", "single-label"],
+        "ner": ["ner", "token-classification"],
+        "sentiment": ["sentiment", "single-label"],
+    }
 
 
 def test_task_help_shows_shared_and_own_options_with_registry_defaults(cli):
