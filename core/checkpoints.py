@@ -17,7 +17,6 @@ import fnmatch
 import hashlib
 import json
 import logging
-import math
 import re
 import shutil
 from dataclasses import dataclass
@@ -224,10 +223,6 @@ def discard_after(root: Path, step: int) -> None:
     for later_step, folder in _step_folders(root):
         if later_step > step:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def rotate(root: Path, keep: int) -> None:
