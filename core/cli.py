@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -19,6 +18,7 @@ import click
 from . import __version__
 from .errors import TaskrunError, UsageError
 from .family import family_of
+from .hub import env_flag
 from .launch import exit_together, is_main_process
 from .manager import TaskrunPluginManager, build_manager
 from .settings import RUN_DEFAULTS, config_file_option, eval_options, run_options, tune_options
@@ -41,7 +41,7 @@ def _handle_errors(func):
         try:
             return func(*args, **kwargs)
         except TaskrunError as exc:
-            if os.environ.get("TASKRUN_TRACEBACK") == "1":
+            if env_flag("TASKRUN_TRACEBACK"):
                 raise
             _close_progress_bars()
             if not exc.shown_elsewhere:

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from .errors import HubUnavailableError
 
 PROBE_TIMEOUT_S = 3.0
-_TRUE = {"1", "on", "yes", "true"}
+TRUE_WORDS = frozenset({"1", "on", "yes", "true"})  # an environment variable saying yes (as huggingface_hub)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -30,7 +30,12 @@ def is_hub_id(name: str) -> bool:
 
 def offline_mode() -> bool:
     """True where the user asked for no Hub access (HF_HUB_OFFLINE, as huggingface_hub reads it)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+    return env_flag("HF_HUB_OFFLINE")
+
+
+def env_flag(name: str) -> bool:
+    """Whether the environment variable `name` says yes (1, on, yes, true; any case)."""
+    return os.environ.get(name, "").strip().lower() in TRUE_WORDS
 
 
 def go_offline() -> None:

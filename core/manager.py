@@ -40,6 +40,7 @@ import pluggy
 from . import hookspecs
 from .errors import PluginError, TaskrunError, UsageError
 from .hookspecs import FOR_ALL_TASKS, PROJECT, STAGE_HOOKS
+from .hub import env_flag
 from .registry import CatalogueEntry, load_catalogue
 from .task import TaskSpec
 
@@ -79,7 +80,7 @@ class TaskrunPluginManager:
         self._providers: dict[str, list[tuple[str, TaskSpec]]] | None = None
         self._warned: set[tuple[str, str]] = set()
         self._trace = self.pm.trace.root.get("taskrun")
-        if os.environ.get("TASKRUN_TRACE_HOOKS") == "1":
+        if env_flag("TASKRUN_TRACE_HOOKS"):
             self.pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
             self.pm.enable_tracing()
 
@@ -146,7 +147,7 @@ class TaskrunPluginManager:
         self._providers = None
 
     def _mark_broken(self, name: str, error: str) -> None:
-        if os.environ.get("TASKRUN_STRICT_PLUGINS") == "1":
+        if env_flag("TASKRUN_STRICT_PLUGINS"):
             raise PluginError(f"plugin {name!r} {error}", hint="Unset TASKRUN_STRICT_PLUGINS to run without it.")
         self.broken[name] = error
 
@@ -205,7 +206,7 @@ class TaskrunPluginManager:
                 )
         self._providers = providers
         conflicts = self.conflicts()
-        if conflicts and os.environ.get("TASKRUN_STRICT_PLUGINS") == "1":
+        if conflicts and env_flag("TASKRUN_STRICT_PLUGINS"):
             name, owners = next(iter(conflicts.items()))
             raise PluginError(
                 f"task {name!r} is registered by more than one plugin: {' and '.join(owners)}",

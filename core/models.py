@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from .errors import ModelSourceError
-from .hub import require_hub
+from .hub import is_hub_id, require_hub
 
 EMBEDDED = "embedded"
 EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what the embedded model is, on the Hub
 OFFLINE_CHOICES = "Pass --model embedded (all-MiniLM-L6-v2, shipped with taskrun) or a local model directory."
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def embedded_model_path() -> Path:
@@ -41,7 +39,7 @@ def resolve_model(name: str) -> str:
         if not (path / "config.json").is_file():
             raise ModelSourceError(f"--model {name}: {path} is not a model directory (it has no config.json).")
         return str(path.resolve())
-    if not _HUB_ID.match(name) or name.startswith((".", "/", "~")):
+    if not is_hub_id(name):
         raise ModelSourceError(f"--model {name}: no such directory, and not a Hugging Face Hub model id.")
     from huggingface_hub import try_to_load_from_cache
 

@@ -27,10 +27,9 @@ from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
 from .errors import UsageError
-from .hub import offline_mode
+from .hub import TRUE_WORDS, offline_mode
 from .task import suggestion
 
-_TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 # MLflow's own default store since 3.x, where MLFLOW_TRACKING_URI is unset (and ./mlruns holds no runs).
 MLFLOW_DEFAULT_STORE = "sqlite:///mlflow.db"
@@ -100,7 +99,7 @@ def _mlflow_problem() -> str | None:
     if (
         uri
         and (scheme == "file" or len(scheme) <= 1)  # a file: URI, or a plain path (C:\... on Windows)
-        and _env("MLFLOW_ALLOW_FILE_STORE").lower() not in _TRUE
+        and _env("MLFLOW_ALLOW_FILE_STORE").lower() not in TRUE_WORDS
         and _mlflow_version() >= (3, 13)
     ):
         return (
