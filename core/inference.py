@@ -29,7 +29,7 @@ from .errors import DataError, ModelSourceError, UsageError
 from .family import Family, PredictRows, family_named, family_of
 from .files import write_atomically
 from .manager import TaskrunPluginManager
-from .models import load_pretrained
+from .models import eval_batch_size, load_pretrained, usable_max_length
 from .outputs import RUN_MARKER
 from .scoring import merged_metrics, postprocess
 from .splits import UNSEEN, ids_by_name
@@ -60,9 +60,7 @@ class LoadedRun:
     @property
     def max_length(self) -> int:
         """The length the model was trained with, within what its tokenizer takes."""
-        return min(
-            self.record["max_length"], getattr(self.tokenizer, "model_max_length", None) or self.record["max_length"]
-        )
+        return usable_max_length(self.tokenizer, self.record["max_length"])
 
     @property
     def precision(self) -> str:
@@ -77,7 +75,7 @@ class LoadedRun:
     @property
     def eval_batch_size(self) -> int:
         """The batch size of the run's own evaluation (Trainer's: twice the training batch size)."""
-        return int(self.record.get("batch_size", 16)) * 2
+        return eval_batch_size(int(self.record.get("batch_size", 16)))
 
     @property
     def pair(self) -> bool:

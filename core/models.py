@@ -66,3 +66,13 @@ def load_pretrained(load: Any, folder: str | Path, what: str) -> Any:
             f"{weights} is damaged ({exc}).",
             hint="The file is truncated or corrupt: copy it again, or train the model again.",
         ) from exc
+
+
+def usable_max_length(tokenizer: Any, wanted: int) -> int:
+    """`wanted`, cut to the longest input the model takes (its tokenizer's `model_max_length`)."""
+    return min(wanted, getattr(tokenizer, "model_max_length", None) or wanted)
+
+
+def eval_batch_size(train_batch_size: int) -> int:
+    """The evaluation batch of a run trained with `train_batch_size` (no gradients: twice as many fit)."""
+    return train_batch_size * 2

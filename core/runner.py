@@ -41,7 +41,7 @@ from .errors import ModelSourceError, TaskrunError, UsageError
 from .family import family_of
 from .launch import check_sharding_possible, decided_once, is_main_process, launch_record
 from .manager import TaskrunPluginManager
-from .models import resolve_model
+from .models import resolve_model, usable_max_length
 from .outputs import (
     check_output_dir,
     check_room,
@@ -106,7 +106,7 @@ def load_tokenizer(config: RunConfig) -> tuple[Any, RunConfig]:
         tokenizer = AutoTokenizer.from_pretrained(config.model_path)
     except (OSError, ValueError) as exc:
         raise ModelSourceError(f"cannot load the tokenizer of {config.model!r}: {exc}") from exc
-    limit = getattr(tokenizer, "model_max_length", None) or config.max_length
+    limit = usable_max_length(tokenizer, config.max_length)
     if config.max_length > limit:
         log.info("--max-length %d is more than this model takes; using %d", config.max_length, limit)
         source = f"{config.sources.get('max_length', 'default')}, {CUT_TO_MODEL} (asked {config.max_length})"

@@ -22,6 +22,7 @@ from transformers.trainer_callback import ProgressCallback
 from .checkpoints import rotate, write_manifest
 from .errors import TaskrunError, TrainingError
 from .manager import DEFAULTS, plugin_error
+from .models import eval_batch_size
 from .task import RunConfig, TaskSpec
 
 
@@ -212,7 +213,7 @@ def training_arguments(
         num_train_epochs=config.epochs,
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size * 2,
+        per_device_eval_batch_size=eval_batch_size(config.batch_size),
         warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps
         weight_decay=config.weight_decay,
         seed=config.seed,
