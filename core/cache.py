@@ -22,9 +22,11 @@ import json
 import logging
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
+from .family import family_of
 from .files import staged_folder
 from .manager import TaskrunPluginManager
 from .task import RunConfig, TaskSpec
@@ -80,21 +82,24 @@ def _code_digest(manager: TaskrunPluginManager, task: TaskSpec) -> dict[str, str
     from . import __version__, tokenization
 
     code = {"taskrun": __version__, "taskrun.tokenization": _file_hash(tokenization)}
-    asked = set(manager.stage_plugins(task, "taskrun_preprocess"))
-    for impl in manager.pm.hook.taskrun_preprocess.get_hookimpls():
-        if impl.plugin_name not in asked:
-            continue
-        info = manager.plugins.get(impl.plugin_name)
-        module = inspect.getmodule(impl.function)
-        code[impl.plugin_name] = f"{info.version if info else '?'} {_file_hash(module)}"
+    for plugin, function in manager.stages(task).preprocess_plugins():
+        info = manager.plugins.get(plugin)
+        code[plugin] = f"{info.version if info else '?'} {_file_hash(inspect.getmodule(function))}"
+    family = family_of(task)  # the core's default preprocessing is the family's
+    code[f"family {family.name}"] = _file_hash(inspect.getmodule(type(family)))
     return code
 
 
 def _file_hash(module: Any) -> str:
+    """A hash of the module's source file. Where the source cannot be read (a module built in
+    memory, a .pyc-only install), a value that no later run repeats, so that the tokenised data
+    is never reused under code that may have changed; said once in the log."""
     try:
         return hashlib.sha256(Path(inspect.getsourcefile(module) or "").read_bytes()).hexdigest()[:16]
     except (TypeError, OSError):
-        return "no-source"
+        name = getattr(module, "__name__", repr(module))
+        log.info("cannot read the source of %s: its tokenised data is not reused by later runs", name)
+        return f"no-source {uuid.uuid4()}"
 
 
 def fingerprint(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, data_id: str, tokenizer: Any) -> str:
@@ -123,7 +128,7 @@ def cached_preprocess(
     """The task's `taskrun_preprocess` answer, from the cache when an entry with the same
     fingerprint exists, else computed and stored. `data_id` is `data_digest(dataset)`."""
     if not config.cache:
-        return manager.call("taskrun_preprocess", task, config=config, dataset=dataset, tokenizer=tokenizer)
+        return manager.stages(task).preprocess(config, dataset, tokenizer)
     from datasets import DatasetDict, load_from_disk
 
     key = fingerprint(manager, task, config, data_id, tokenizer)
@@ -136,7 +141,7 @@ def cached_preprocess(
         except Exception as exc:  # an unreadable entry is recomputed, never trusted
             log.warning("cannot read the cached tokenised data %s (%s); tokenising again", entry, exc)
             shutil.rmtree(entry, ignore_errors=True)
-    tokenized = manager.call("taskrun_preprocess", task, config=config, dataset=dataset, tokenizer=tokenizer)
+    tokenized = manager.stages(task).preprocess(config, dataset, tokenizer)
     if isinstance(tokenized, DatasetDict):
         _store(tokenized, entry)
     return tokenized

@@ -205,9 +205,7 @@ def features_of(
     shown = is_progress_bar_enabled()
     disable_progress_bar()  # "Tokenising" bars: noise before a table of answers
     try:
-        features = manager.call(
-            "taskrun_preprocess", task, config=config, dataset=DatasetDict({"data": data}), tokenizer=run.tokenizer
-        )["data"]
+        features = manager.stages(task).preprocess(config, DatasetDict({"data": data}), run.tokenizer)["data"]
     finally:
         if shown:
             enable_progress_bar()
@@ -243,7 +241,7 @@ def forward(
 
     accepted = set(inspect.signature(run.model.forward).parameters)
     columns = [c for c in features.column_names if c in accepted and (with_labels or c != "labels")]
-    collator = manager.call("taskrun_data_collator", task, config=config, tokenizer=run.tokenizer)
+    collator, _ = manager.stages(task).data_collator(config, run.tokenizer)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     rows = features.select_columns(columns)
     order = list(order) if order is not None else list(range(len(rows)))
@@ -451,7 +449,7 @@ def evaluate_run(
             hint="Evaluate on a task of the same family.",
         )
     config = dataclasses.replace(run.config(), task=task.name, max_train_samples=None, **options)
-    dataset = manager.call("taskrun_load_dataset", task, config=config)
+    dataset = manager.stages(task).load_dataset(config)
     if dataset is None or split not in dataset:
         raise DataError(f"task {task.name!r} has no {split} split" + (" with these options." if dataset else "."))
     data = dataset[split]

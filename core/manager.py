@@ -42,7 +42,7 @@ from .errors import PluginError, TaskrunError, UsageError
 from .hookspecs import FOR_ALL_TASKS, PROJECT, STAGE_HOOKS
 from .hub import env_flag
 from .registry import CatalogueEntry, load_catalogue
-from .task import TaskSpec
+from .task import RunConfig, TaskSpec
 
 DEFAULTS = "taskrun-defaults"
 DEFAULTS_PLUGIN = (DEFAULTS, "taskrun.defaults")
@@ -279,6 +279,10 @@ class TaskrunPluginManager:
         """Plugins other than the owner that change some of `task`'s stages, with those stages."""
         return {n: p.for_all_tasks for n, p in self.plugins.items() if p.for_all_tasks and n != task.plugin}
 
+    def stages(self, task: TaskSpec) -> Stages:
+        """`task`'s stage hooks, one typed method per stage."""
+        return Stages(self, task)
+
     def call(self, hook_name: str, task: TaskSpec, **kwargs: Any) -> Any:
         """A firstresult stage hook: the first non-None answer of the task's plugins."""
         return self.answer(hook_name, task, **kwargs)[0]
@@ -330,6 +334,53 @@ class TaskrunPluginManager:
         """The hooks that plugin `name` implements."""
         plugin = self.pm.get_plugin(name)
         return sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+
+
+class Stages:
+    """The stage hooks of one task, one typed method per stage: the only way the core calls them.
+    Each asks the task's plugins in order (see `TaskrunPluginManager.stage_plugins`); the methods
+    that return a pair also name the plugin that answered (None where the family's default did),
+    so that a failure inside the answer, later, can be blamed on it."""
+
+    def __init__(self, manager: TaskrunPluginManager, task: TaskSpec):
+        self.manager, self.task = manager, task
+
+    def load_dataset(self, config: RunConfig) -> Any:
+        return self.manager.call("taskrun_load_dataset", self.task, config=config)
+
+    def preprocess(self, config: RunConfig, dataset: Any, tokenizer: Any) -> Any:
+        return self.manager.call("taskrun_preprocess", self.task, config=config, dataset=dataset, tokenizer=tokenizer)
+
+    def preprocess_plugins(self) -> list[tuple[str, Any]]:
+        """(plugin, implementing function) of each plugin asked to preprocess: the cache key's code."""
+        asked = set(self.manager.stage_plugins(self.task, "taskrun_preprocess"))
+        return [
+            (impl.plugin_name, impl.function)
+            for impl in self.manager.pm.hook.taskrun_preprocess.get_hookimpls()
+            if impl.plugin_name in asked
+        ]
+
+    def data_collator(self, config: RunConfig, tokenizer: Any) -> tuple[Any, str | None]:
+        return self.manager.answer("taskrun_data_collator", self.task, config=config, tokenizer=tokenizer)
+
+    def model(self, config: RunConfig, label_names: list[str]) -> tuple[Any, str | None]:
+        return self.manager.answer("taskrun_model", self.task, config=config, label_names=label_names)
+
+    def loss(self, config: RunConfig, label_counts: list[int]) -> tuple[Any, str | None]:
+        return self.manager.answer("taskrun_loss", self.task, config=config, label_counts=label_counts)
+
+    def postprocess(
+        self, config: RunConfig, logits: Any, label_names: list[str], inputs: list[dict[str, Any]] | None
+    ) -> Any:
+        return self.manager.call(
+            "taskrun_postprocess", self.task, config=config, logits=logits, inputs=inputs, label_names=label_names
+        )
+
+    def metrics(self, predictions: Any, references: Any, label_names: list[str]) -> list[tuple[str, Any]]:
+        """(plugin, answer) of every plugin that reports metrics (collecting)."""
+        return self.manager.collect(
+            "taskrun_metrics", self.task, predictions=predictions, references=references, label_names=label_names
+        )
 
 
 def plugin_error(plugin: str, hook_name: str, task: TaskSpec, exc: BaseException, during: str = "") -> PluginError:

@@ -119,7 +119,7 @@ def build_model(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     from transformers import set_seed
 
     set_seed(config.seed)
-    model, plugin = manager.answer("taskrun_model", task, config=config, label_names=label_names)
+    model, plugin = manager.stages(task).model(config, label_names)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     # The heads average their loss themselves and ignore `num_items_in_batch`, though their forward
@@ -193,11 +193,11 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         tokenized = cached_preprocess(manager, task, config, dataset, tokenizer, data_id)
     tokenized, truncated = drop_truncation_marks(tokenized, config)
     tokenized, unseen = family.align_labels(tokenized, dataset, task, label_names)
-    collator, collator_plugin = manager.answer("taskrun_data_collator", task, config=config, tokenizer=tokenizer)
+    collator, collator_plugin = manager.stages(task).data_collator(config, tokenizer)
     identity = run_identity(task, config, label_names, data_id)
     resume_from = decided_once(lambda: resume_point(config, identity))  # hashes each checkpoint once
     model, model_plugin = build_model(manager, task, config, label_names)
-    loss, loss_plugin = manager.answer("taskrun_loss", task, config=config, label_counts=counts)
+    loss, loss_plugin = manager.stages(task).loss(config, counts)
 
     created = not config.output_dir.exists()
     with args.main_process_first(local=False, desc="preparing the checkpoints folder"):

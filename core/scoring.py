@@ -44,14 +44,7 @@ def postprocess(
 ) -> Predictions:
     """The task's `taskrun_postprocess` answer for a batch of logits (and, for predict, the
     features and examples they were computed from)."""
-    return manager.call(
-        "taskrun_postprocess",
-        task,
-        config=config,
-        logits=first_logits(logits),
-        inputs=inputs,
-        label_names=list(label_names),
-    )
+    return manager.stages(task).postprocess(config, first_logits(logits), list(label_names), inputs)
 
 
 def merged_metrics(
@@ -65,9 +58,7 @@ def merged_metrics(
     two plugins is an error); every metric the task declares must be there."""
     merged = dict(family_of(task).metrics(task, predictions, np.asarray(references), label_names))
     reported_by: dict[str, str] = {}
-    for plugin, answer in manager.collect(
-        "taskrun_metrics", task, predictions=predictions, references=references, label_names=label_names
-    ):
+    for plugin, answer in manager.stages(task).metrics(predictions, references, label_names):
         if not isinstance(answer, dict):
             raise PluginError(
                 f"plugin {plugin!r}, task {task.name!r}: taskrun_metrics must return a dict, not {answer!r}"

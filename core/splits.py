@@ -42,7 +42,7 @@ def _limit(dataset: Any, split: str, count: int | None) -> None:
 
 def load_data(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig) -> tuple[Any, list[str]]:
     """Ask the task's plugin for its data; check the splits; apply the sample limits."""
-    dataset = manager.call("taskrun_load_dataset", task, config=config)
+    dataset = manager.stages(task).load_dataset(config)
     if dataset is None:
         raise PluginError(
             f"plugin {task.plugin!r} gave no data for task {task.name!r} (taskrun_load_dataset returned None)."

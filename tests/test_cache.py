@@ -92,3 +92,15 @@ def test_a_damaged_entry_is_tokenised_again(taskrun_run, mrpc_dir, tmp_path, enc
     encode_calls.clear()
     run_mrpc(taskrun_run, mrpc_dir, tmp_path, "third")
     assert encode_calls == []  # the entry was written again, whole
+
+
+def test_code_without_readable_source_is_never_reused():
+    """A module whose source cannot be read gets a value no later run repeats (it was a constant,
+    "no-source", so edits to such code never invalidated the cache)."""
+    import types
+
+    from taskrun.cache import _file_hash
+
+    in_memory = types.ModuleType("built_in_memory")
+    assert _file_hash(in_memory) != _file_hash(in_memory)
+    assert _file_hash(taskrun.sequence_classification) == _file_hash(taskrun.sequence_classification)
