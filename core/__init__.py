@@ -2,17 +2,29 @@
 
 From Python: `taskrun.run`, `taskrun.run_seeds`, `taskrun.tune`, `taskrun.predict` and
 `taskrun.evaluate` (docs/api.md); they are imported on first use, so `import taskrun` stays light.
-Plugin authors need `hookimpl`, `TaskSpec` and `TaskOption` from here.
+Plugin authors need `hookimpl`, `TaskSpec` and `TaskOption` from here, and `Family` to add a
+family of tasks of their own (docs/plugins.md).
 """
 
 from typing import Any
 
+from .family import Family, PredictRows
 from .hookspecs import hookimpl
 from .task import Predictions, RunConfig, TaskOption, TaskSpec
 
 __version__ = "0.2.0"
 API = ("run", "run_seeds", "tune", "predict", "evaluate")
-__all__ = ["hookimpl", "Predictions", "RunConfig", "TaskOption", "TaskSpec", "__version__", *API]
+__all__ = [
+    "hookimpl",
+    "Family",
+    "PredictRows",
+    "Predictions",
+    "RunConfig",
+    "TaskOption",
+    "TaskSpec",
+    "__version__",
+    *API,
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -98,6 +98,7 @@ def run_record(
         "options": option_record(config),  # every option's value and where it came from
         "plugin": task.plugin,
         "family": family_of(task).name,  # what predict and eval load the model as
+        "pipeline_tag": family_of(task).pipeline_tag,  # the transformers.pipeline that reads the folder
         "problem_type": task.problem_type,
         "label_column": task.label_column,
         "precision_used": precision,

@@ -92,10 +92,16 @@ class RunOutcome:
         return [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
 
     def predict(self, texts: list[Any]) -> list[dict[str, Any]]:
-        """Labels and scores of the saved model through `transformers.pipeline`."""
+        """The saved model's answers through `transformers.pipeline`, of the task the run folder
+        records (`text-classification` for sequence classification, `token-classification`'s
+        entities for a token task, ...)."""
+        import json
+
         from transformers import pipeline
 
-        return pipeline("text-classification", model=str(self.output_dir), device="cpu")(texts)
+        record = json.loads((self.output_dir / "run_config.json").read_text(encoding="utf-8"))
+        tag = record.get("pipeline_tag", "text-classification")  # runs made before families: classification
+        return pipeline(tag, model=str(self.output_dir), device="cpu")(texts)
 
 
 def make_manager(plugins: Iterable[Any] | None = None):
