@@ -14,6 +14,7 @@ from .task import Predictions, RunConfig, TaskOption, TaskSpec
 
 __version__ = "0.2.0"
 API = ("run", "run_seeds", "tune", "predict", "evaluate")
+RESULTS = {"RunResult": "runner", "SeedsResult": "seeds", "TuneResult": "search"}  # what the API returns
 __all__ = [
     "hookimpl",
     "Family",
@@ -24,6 +25,7 @@ __all__ = [
     "TaskSpec",
     "__version__",
     *API,
+    *RESULTS,
 ]
 
 
@@ -32,4 +34,8 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         return getattr(api, name)
+    if name in RESULTS:
+        import importlib
+
+        return getattr(importlib.import_module(f".{RESULTS[name]}", __name__), name)
     raise AttributeError(f"module 'taskrun' has no attribute {name!r}")

@@ -29,7 +29,7 @@ def run(
     task: str,
     *,
     config: str | Path | None = None,
-    manager: TaskrunPluginManager | None = None,
+    plugins: Sequence[Any] | None = None,
     **options: Any,
 ) -> RunResult:
     """Fine-tune and evaluate `task` with `options` (the long options of `taskrun run TASK`, in
@@ -37,7 +37,7 @@ def run(
     values the keyword arguments override. Raises a `taskrun.errors.TaskrunError` subclass."""
     from .runner import run as run_task
 
-    manager = manager or build_manager()
+    manager = plugin_manager(plugins)
     settings, seeds = run_config(manager, task, config, options)
     if seeds:
         given = "seeds=" if options.get("seeds") else f"{config} holds seeds:"
@@ -53,14 +53,14 @@ def run_seeds(
     seeds: Sequence[int],
     *,
     config: str | Path | None = None,
-    manager: TaskrunPluginManager | None = None,
+    plugins: Sequence[Any] | None = None,
     **options: Any,
 ) -> SeedsResult:
     """`run` once per seed into OUTPUT/seed-N/, and the summary (mean, standard deviation) that
     OUTPUT/summary.json holds."""
     from .seeds import run_seeds as run_each
 
-    manager = manager or build_manager()
+    manager = plugin_manager(plugins)
     return run_each(manager, run_config(manager, task, config, options)[0], list(seeds))
 
 
@@ -70,7 +70,7 @@ def tune(
     trials: int = 10,
     space: str | Path | None = None,
     config: str | Path | None = None,
-    manager: TaskrunPluginManager | None = None,
+    plugins: Sequence[Any] | None = None,
     **options: Any,
 ) -> TuneResult:
     """Search hyperparameters with Optuna: `trials` runs of `task` into OUTPUT/trial-NNNN/, the
@@ -79,12 +79,21 @@ def tune(
     `seeds=[13, 42, 87]` scores each trial by its mean over those seeds."""
     from .search import tune as search
 
-    manager = manager or build_manager()
+    manager = plugin_manager(plugins)
     spec = manager.task(task)
     given = {**options, "trials": trials, **({"space": space} if space is not None else {})}
     values, ctx = resolve_options(spec.name, tune_options(spec), given, config, f"taskrun.tune({task!r})")
     run_settings = config_from_values(spec, tune_output(spec, values), sources(ctx, spec))
     return search(manager, run_settings, values["trials"], values["space"], values["seeds"])
+
+
+def plugin_manager(plugins: Sequence[Any] | None) -> TaskrunPluginManager:
+    """The plugins a call uses: by default every installed one, as the command line loads them;
+    `plugins=[module, ...]`: the built-ins and these only (a test's own plugin, uninstalled)."""
+    manager = build_manager(load_installed=plugins is None)
+    for plugin in plugins or ():
+        manager.register(plugin)
+    return manager
 
 
 def tune_output(task: TaskSpec, values: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +122,7 @@ def predict(
     batch_size: int = 32,
     all_scores: bool = False,
     precision: Literal["run", "fp32", "bf16"] = "run",
-    manager: TaskrunPluginManager | None = None,
+    plugins: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Answer `texts` with a finished run's model: one dict per text. A classification run gives
     `label` and `score` (the label's probability; `score_LABEL` for every label with
@@ -122,7 +131,7 @@ def predict(
     takes (text, text_pair) tuples. An empty text gets no answer. One string is one text."""
     from . import inference
 
-    manager = manager or build_manager()
+    manager = plugin_manager(plugins)
     loaded = inference.load_run(Path(run_dir), manager=manager)
     items = [texts] if isinstance(texts, str) else list(texts)
     if not items:
@@ -157,14 +166,14 @@ def evaluate(
     task: str,
     *,
     config: str | Path | None = None,
-    manager: TaskrunPluginManager | None = None,
+    plugins: Sequence[Any] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Score a finished run's model on `task`'s validation split (labels matched by name); returns
     the metrics `taskrun eval` prints. `options` are those of `taskrun eval RUN_DIR TASK`:
     split="test", batch_size, max_eval_samples, data_dir, output, and the task's own
     (custom-csv's validation=..., text_column=...)."""
-    manager = manager or build_manager()
+    manager = plugin_manager(plugins)
     spec = manager.task(task)
     values, _ = resolve_options(spec.name, eval_options(spec), options, config, f"taskrun.evaluate({task!r})")
     return evaluation(manager, Path(run_dir), spec, values)
@@ -179,7 +188,8 @@ def evaluation(manager: TaskrunPluginManager, run_dir: Path, task: TaskSpec, val
     values = dict(values)
     split, batch_size, output = values.pop("split"), values.pop("batch_size"), values.pop("output")
     options = {"task_options": {option.key: values.pop(option.key) for option in task.options}, **values}
-    metrics = inference.evaluate_run(manager, inference.load_run(run_dir), task.name, split, options, batch_size)
+    run = inference.load_run(run_dir, manager=manager)
+    metrics = inference.evaluate_run(manager, run, task.name, split, options, batch_size)
     if output:
         inference.write_output(output, json.dumps(metrics, indent=2) + "\n")
     return metrics

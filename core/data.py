@@ -28,6 +28,22 @@ from typing import Any
 from .errors import DataError, HubUnavailableError
 from .hub import is_hub_id, offline_constants, offline_mode, require_hub
 
+__all__ = [
+    "Table",
+    "read_table",
+    "require_column",
+    "number_column",
+    "class_names",
+    "sorted_label_names",
+    "load_hub_dataset",
+    "load_dataset_source",
+    "dataset_table",
+    "labelled_dataset",
+    "regression_dataset",
+    "glue_folder_dataset",
+    "read_text",
+]
+
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
 FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON Lines"}
 SHOWN_ROWS = 5

@@ -7,6 +7,20 @@ Set TASKRUN_TRACEBACK=1 to see the traceback of a `TaskrunError` too.
 
 from __future__ import annotations
 
+__all__ = [
+    "TaskrunError",
+    "UsageError",
+    "DataError",
+    "OutputExistsError",
+    "OutputBusyError",
+    "ModelSourceError",
+    "HubUnavailableError",
+    "PluginError",
+    "CheckpointError",
+    "OutputWriteError",
+    "TrainingError",
+]
+
 
 class TaskrunError(Exception):
     """Base class: a problem the user can act on. `hint` says what to do instead."""

@@ -28,7 +28,15 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-__all__ = ["Family", "PredictRows", "family_of", "BUILTIN_FAMILIES"]
+__all__ = [
+    "Family",
+    "PredictRows",
+    "load_head",
+    "dropout_settings",
+    "balanced_cross_entropy",
+    "softmax",
+    "confusion_matrix",
+]
 
 # The built-in families by name: module and class, imported when first used.
 BUILTIN_FAMILIES = {

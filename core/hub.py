@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 from .errors import HubUnavailableError
 
+__all__ = ["is_hub_id"]
+
 PROBE_TIMEOUT_S = 3.0
 TRUE_WORDS = frozenset({"1", "on", "yes", "true"})  # an environment variable saying yes (as huggingface_hub)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")

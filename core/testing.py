@@ -23,6 +23,8 @@ from typing import Any, Iterable
 
 import pytest
 
+__all__ = ["build_tiny_model", "run_task", "RunOutcome", "taskrun_tiny_model", "taskrun_run"]
+
 COMMON_WORDS = (
     "the a an and or but not no is are was were be been it this that these those he she they we you i "
     "of to in on at for with by from as about into over after before than then very really quite so "
@@ -107,12 +109,9 @@ class RunOutcome:
 def make_manager(plugins: Iterable[Any] | None = None):
     """A plugin manager with the built-ins plus `plugins` (modules or objects); with
     `plugins=None`, the built-ins plus every installed plugin, as the CLI loads them."""
-    from .manager import build_manager
+    from .api import plugin_manager
 
-    manager = build_manager(load_installed=plugins is None)
-    for plugin in plugins or ():
-        manager.register(plugin)
-    return manager
+    return plugin_manager(list(plugins) if plugins is not None else None)
 
 
 def run_task(

@@ -13,7 +13,7 @@ from taskrun.errors import OutputExistsError, UsageError
 
 
 @pytest.fixture
-def options(tiny_model, reviews_csv, manager):
+def options(tiny_model, reviews_csv):
     return {
         "model": str(tiny_model),
         "train": str(reviews_csv),
@@ -23,7 +23,7 @@ def options(tiny_model, reviews_csv, manager):
         "batch_size": 8,
         "precision": "fp32",
         "pictures": False,
-        "manager": manager,
+        "plugins": [],
     }
 
 
@@ -51,7 +51,7 @@ def test_predict_and_evaluate_from_python(options, tmp_path):
         train=options["train"],
         text_column="review",
         label_column="stars",
-        manager=options["manager"],
+        plugins=[],
     )
     assert metrics["split"] == "validation" and metrics["samples"] > 0
     with pytest.raises(UsageError, match="takes single texts"):
