@@ -225,7 +225,8 @@ class TokenClassification(Family):
             return rows
         flat = []
         for number, row in enumerate(rows, start=1):
-            for entity in row.get("entities") or []:
+            # predict names the answer `predicted_entities` where the input has an `entities` column
+            for entity in row.get("predicted_entities", row.get("entities")) or []:
                 flat.append({"input": number, **entity})
         return flat
 
@@ -396,10 +397,20 @@ def tag_sequences(predicted: Any, references: Any, label_names: list[str]) -> tu
 def split_words(tokenizer: Any, text: str) -> list[tuple[str, tuple[int, int]]]:
     """The words of `text` with their character spans, as the model's tokenizer splits words
     (its pre-tokenizer: whitespace and punctuation for BERT), so that each word is one that
-    `pipeline` would also see; whitespace splitting where the tokenizer has no pre-tokenizer."""
+    `pipeline` would also see; whitespace splitting where the tokenizer has no pre-tokenizer.
+    A word is the text its span covers, without white space at its ends: some pre-tokenizers
+    rewrite their pieces (byte-level "Ġmet" for " met", SentencePiece's "▁met"), and those
+    rewritten strings would be encoded again as words."""
     pre = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
     if pre is not None:
-        return [(word, (int(start), int(end))) for word, (start, end) in pre.pre_tokenize_str(text)]
+        words = []
+        for _, (start, end) in pre.pre_tokenize_str(text):
+            piece = text[int(start) : int(end)]
+            word = piece.strip()
+            if word:
+                start = int(start) + len(piece) - len(piece.lstrip())
+                words.append((word, (start, start + len(word))))
+        return words
     import re
 
     return [(m.group(), (m.start(), m.end())) for m in re.finditer(r"\S+", text)]
