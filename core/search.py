@@ -127,6 +127,11 @@ def tune(
     seeds = searched_seeds(seeds)
     task = manager.task(config.task)
     space = search_space(task, space_file)
+    space_source = (
+        f"--space {space_file}"
+        if space_file is not None
+        else ("the task's search space" if task.search_space else "the default search space")
+    )
     higher = direction(task, config.metric_for_best)
     folder = Path(config.output_dir)
     check_search_folder(folder, config.overwrite, config.resume)
@@ -134,7 +139,7 @@ def tune(
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return _search(manager, task, config, trials, space, higher, folder, seeds)
+        return _search(manager, task, config, trials, space, space_source, higher, folder, seeds)
     finally:
         optuna.logging.set_verbosity(verbosity)
 
@@ -145,6 +150,7 @@ def _search(
     config: RunConfig,
     trials: int,
     space: dict[str, dict[str, Any]],
+    space_source: str,
     higher: bool,
     folder: Path,
     seeds: list[int] | None,
@@ -158,6 +164,7 @@ def _search(
         load_if_exists=True,
     )
     check_same_search(study, config.metric_for_best, higher, seeds, folder)
+    check_same_space(study, space, space_source, folder)
     # Seeded by --seed and by how far the search got, so that a resumed search does not draw the
     # settings of its first trials again.
     study.sampler = optuna.samplers.TPESampler(seed=config.seed + len(study.trials))
@@ -298,15 +305,80 @@ def check_same_search(study: Any, metric: str | None, higher: bool, seeds: list[
         )
 
 
+def check_same_space(study: Any, space: dict[str, dict[str, Any]], source: str, folder: Path) -> None:
+    """A search continued with --resume auto searches the space it started with (recorded in the
+    study; for a search from before it was recorded, its first trial's): trials drawn from two
+    spaces could not be compared, and an interrupted trial's settings may lie outside the new one."""
+    recorded = study.user_attrs.get("space")
+    before = study.user_attrs.get("space_source", "the space it was started with")
+    if recorded is None:
+        first = study.get_trials(deepcopy=False)[:1]
+        if first and first[0].distributions:
+            recorded = {name: _spec_of(d) for name, d in first[0].distributions.items()}
+            before = "the search space its first trial was drawn from"
+        else:
+            study.set_user_attr("space", space)
+            study.set_user_attr("space_source", source)
+            return
+    differ = []
+    for name in dict.fromkeys([*recorded, *space]):
+        there, now = recorded.get(name), space.get(name)
+        if there is None or now is None or not _same_distribution(name, there, now):
+            differ.append(
+                f"{name}: {_shown_spec(there) if there else 'not searched'} there, "
+                f"{_shown_spec(now) if now else 'not searched'} now"
+            )
+    if differ:
+        raise UsageError(
+            f"the search in {folder} was started with {before}; this command gives {source}. "
+            f"They differ: {'; '.join(differ)}.",
+            hint="Continue it with the space it was started with (a --space file with the entries shown "
+            "there), or start a new search in another --output-dir.",
+        )
+    if "space" not in study.user_attrs:
+        study.set_user_attr("space", recorded)
+        study.set_user_attr("space_source", before)
+
+
+def _same_distribution(name: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
+    try:
+        return bool(distribution(name, a) == distribution(name, b))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _spec_of(dist: Any) -> dict[str, Any]:
+    """A search-space entry (as --space writes it) for an Optuna distribution."""
+    if hasattr(dist, "choices"):
+        return {"choices": list(dist.choices)}
+    spec = {"low": dist.low, "high": dist.high}
+    if dist.log:
+        spec["log"] = True
+    if dist.step not in (None, 1):
+        spec["step"] = dist.step
+    return spec
+
+
+def _shown_spec(spec: dict[str, Any]) -> str:
+    """`{low = 1e-05, high = 0.0001, log = true}`: an entry as a --space TOML file writes it."""
+    from .settings import toml_value
+
+    return "{" + ", ".join(f"{key} = {toml_value(value)}" for key, value in spec.items()) + "}"
+
+
 def requeue_interrupted(study: Any) -> None:
     """Trials still marked running come from a search that was killed: mark them failed (not
-    counted) and queue their settings again, to continue in the same folder."""
+    counted) and queue their settings again, to continue in the same folder. A trial that was
+    itself such a rerun continues the folder it reran, with the settings that folder's first
+    trial drew (a rerun stopped before it took them all has only some)."""
     from optuna.trial import TrialState
 
-    for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        folder = stale.user_attrs.get("folder", f"trial-{stale.number:04d}")
+    trials = study.get_trials(deepcopy=False)
+    for stale in [t for t in trials if t.state == TrialState.RUNNING]:
+        folder = stale.user_attrs.get("folder") or stale.user_attrs.get("resumes") or f"trial-{stale.number:04d}"
+        params = next((t.params for t in trials if t.user_attrs.get("folder") == folder), stale.params)
         study.tell(stale.number, state=TrialState.FAIL)  # without an "error": interrupted
-        study.enqueue_trial(stale.params, user_attrs={"resumes": folder})
+        study.enqueue_trial(params, user_attrs={"resumes": folder})
         log.info("%s was interrupted: it runs again with the same settings, from its newest checkpoint", folder)
 
 

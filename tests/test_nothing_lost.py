@@ -1,0 +1,113 @@
+"""Nothing lost, round three (issue 23): a search resumed with another space, two searches in one
+folder, a damaged study, a settings file that expands without end, and a --seeds run rerun after
+a kill. No test here trains: a trial's training is replaced by a stand-in that records what it
+was asked (the search around it is the real one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from taskrun import search
+
+SPACE = "learning_rate = { low = 1e-4, high = 1e-2, log = true }\nbatch_size = { choices = [8, 16] }\n"
+OTHER_SPACE = "learning_rate = { low = 1e-4, high = 1e-2, log = true }\nbatch_size = { choices = [32, 64] }\n"
+
+
+@pytest.fixture
+def trials(monkeypatch):
+    """Each trial's stand-in: records (folder, batch size, learning rate, resume) and scores 0.5;
+    `trials.interrupt = True` makes the next trial leave a checkpoint folder and be interrupted (as Ctrl-C)."""
+
+    class Trials(list):
+        interrupt = False
+
+    calls = Trials()
+
+    def run_trial(manager, config, seeds):
+        calls.append((Path(config.output_dir).name, config.batch_size, config.learning_rate, config.resume))
+        if calls.interrupt:
+            calls.interrupt = False
+            (Path(config.output_dir) / "checkpoints" / "checkpoint-6").mkdir(parents=True)
+            raise KeyboardInterrupt
+        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(config.output_dir) / "run_config.json").write_text('{"options": {}}', encoding="utf-8")  # for best.toml
+        return search.Score(0.5)
+
+    monkeypatch.setattr(search, "run_trial", run_trial)
+    return calls
+
+
+@pytest.fixture
+def tune(cli, tiny_model, tmp_path):
+    """`tune(space_text, *options)`: `taskrun tune custom-csv` into tmp_path/search over that space."""
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(20)), encoding="utf-8")
+
+    def run(space_text: str, *options: str):
+        space = tmp_path / f"space-{abs(hash(space_text))}.toml"
+        space.write_text(space_text, encoding="utf-8")
+        return cli(
+            "tune", "custom-csv", "--model", tiny_model, "--train", data, "--space", space,
+            "--output-dir", tmp_path / "search", *options,
+        )  # fmt: skip
+
+    return run
+
+
+def study_of(folder: Path):
+    import optuna
+
+    return optuna.load_study(study_name=search.STUDY_NAME, storage=f"sqlite:///{folder.resolve() / search.STUDY}")
+
+
+# -- 2. a search resumed with another --space ---------------------------------------------------
+
+
+def test_a_search_resumed_with_another_space_is_refused_and_the_interrupted_trial_keeps_its_folder(
+    tune, trials, tmp_path
+):
+    from optuna.trial import TrialState
+
+    trials.interrupt = True
+    assert tune(SPACE, "--trials", "2").exit_code == 130
+    (first,) = trials
+    other = tune(OTHER_SPACE, "--trials", "2", "--resume", "auto")
+    assert other.exit_code == 2, other.output
+    assert "Traceback" not in other.output and "ValueError" not in other.output
+    assert "was started with --space" in other.stderr and "this command gives --space" in other.stderr
+    assert "batch_size: {choices = [8, 16]} there, {choices = [32, 64]} now" in other.stderr
+    assert "--overwrite" not in other.stderr
+    # The study is untouched: the interrupted trial is still the running one, in its folder.
+    (running,) = study_of(tmp_path / "search").get_trials(states=(TrialState.RUNNING,))
+    assert running.user_attrs["folder"] == "trial-0000" and len(trials) == 1
+    again = tune(SPACE, "--trials", "2", "--resume", "auto")
+    assert again.exit_code == 0, again.output
+    assert trials[1] == ("trial-0000", first[1], first[2], "auto")  # the same folder and settings, resumed
+    assert [call[0] for call in trials[2:]] == ["trial-0002"]
+
+
+def test_a_rerun_left_running_by_an_earlier_version_continues_its_trials_folder(tune, trials, tmp_path):
+    """The state an earlier taskrun left when a resume with another space failed in Optuna's ask:
+    trial 0 interrupted, trial 1 its rerun, running, with only some of its settings and no folder."""
+    import optuna
+    from taskrun.search import distribution
+
+    folder = tmp_path / "search"
+    folder.mkdir()
+    study = optuna.create_study(
+        study_name=search.STUDY_NAME, storage=f"sqlite:///{folder.resolve() / search.STUDY}", direction="maximize"
+    )
+    for name, value in (("seeds", None), ("metric_for_best", None), ("greater_is_better", True)):
+        study.set_user_attr(name, value)
+    space = {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}, "batch_size": {"choices": [8, 16]}}
+    trial = study.ask({name: distribution(name, spec) for name, spec in space.items()})
+    trial.set_user_attr("folder", "trial-0000")
+    (folder / "trial-0000" / "checkpoints" / "checkpoint-6").mkdir(parents=True)
+    study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    study.enqueue_trial(trial.params, user_attrs={"resumes": "trial-0000"})
+    study.ask({"learning_rate": distribution("learning_rate", space["learning_rate"])})  # failed on batch_size
+    result = tune(SPACE, "--trials", "1", "--resume", "auto")
+    assert result.exit_code == 0, result.output
+    assert trials == [("trial-0000", trial.params["batch_size"], trial.params["learning_rate"], "auto")]
+    assert not (folder / "trial-0001").exists()
