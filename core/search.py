@@ -31,7 +31,7 @@ from .errors import OutputExistsError, TrainingError, UsageError
 from .files import write_atomically, write_json
 from .launch import is_main_process, world_size
 from .manager import TaskrunPluginManager
-from .outputs import finished_metrics
+from .outputs import finished_metrics, output_dir_lock
 from .runner import run
 from .scoring import best_metric, expected_metric_names
 from .seeds import check_seeds, run_seeds, seed_folder
@@ -134,14 +134,17 @@ def tune(
     )
     higher = direction(task, config.metric_for_best)
     folder = Path(config.output_dir)
-    check_search_folder(folder, config.overwrite, config.resume)
-    folder.mkdir(parents=True, exist_ok=True)
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        return _search(manager, task, config, trials, space, space_source, higher, folder, seeds)
-    finally:
-        optuna.logging.set_verbosity(verbosity)
+    # Locked as a run's folder is, before the study is touched: a second search into it (a second
+    # --resume auto, say) would take the first's running trial for an interrupted one.
+    with output_dir_lock(folder, "a search"):
+        check_search_folder(folder, config.overwrite, config.resume)
+        folder.mkdir(parents=True, exist_ok=True)
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            return _search(manager, task, config, trials, space, space_source, higher, folder, seeds)
+        finally:
+            optuna.logging.set_verbosity(verbosity)
 
 
 def _search(

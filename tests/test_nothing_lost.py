@@ -111,3 +111,27 @@ def test_a_rerun_left_running_by_an_earlier_version_continues_its_trials_folder(
     assert result.exit_code == 0, result.output
     assert trials == [("trial-0000", trial.params["batch_size"], trial.params["learning_rate"], "auto")]
     assert not (folder / "trial-0001").exists()
+
+
+# -- 3. two searches in one folder --------------------------------------------------------------
+
+
+def test_a_second_search_into_a_running_searchs_folder_stops_before_touching_its_study(tune, trials, tmp_path):
+    """The folder is locked as a run's is (the kernel's lock: here held by this process, as the
+    first search would hold it); the second `--resume auto` stops at once, its study untouched."""
+    from optuna.trial import TrialState
+    from taskrun.outputs import output_dir_lock
+
+    trials.interrupt = True
+    assert tune(SPACE, "--trials", "2").exit_code == 130
+    folder = tmp_path / "search"
+    before = [(t.number, t.state) for t in study_of(folder).get_trials()]
+    assert before == [(0, TrialState.RUNNING)]
+    with output_dir_lock(folder, "a search"):
+        second = tune(SPACE, "--trials", "2", "--resume", "auto")
+        overwrite = tune(SPACE, "--trials", "2", "--overwrite")
+    for result in (second, overwrite):
+        assert result.exit_code == 2, result.output
+        assert f"--output-dir {folder} is in use by a search that is still going (process " in result.stderr
+    assert [(t.number, t.state) for t in study_of(folder).get_trials()] == before and len(trials) == 1
+    assert (folder / "trial-0000" / "checkpoints").is_dir()
