@@ -68,7 +68,7 @@ def search_space(task: TaskSpec, space_file: Path | None) -> dict[str, dict[str,
     if space_file is None:
         return dict(task.search_space) or DEFAULT_SPACE
     try:
-        return check_search_space(read_file_mapping(space_file, "--space"), f"--space {space_file}")
+        return check_search_space(read_file_mapping(space_file, "--space", tables=True), f"--space {space_file}")
     except TaskSpecError as exc:
         raise UsageError(str(exc)) from exc
 

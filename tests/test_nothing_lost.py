@@ -135,3 +135,83 @@ def test_a_second_search_into_a_running_searchs_folder_stops_before_touching_its
         assert f"--output-dir {folder} is in use by a search that is still going (process " in result.stderr
     assert [(t.number, t.state) for t in study_of(folder).get_trials()] == before and len(trials) == 1
     assert (folder / "trial-0000" / "checkpoints").is_dir()
+
+
+# -- 4. a YAML alias bomb in a settings file ----------------------------------------------------
+
+
+def alias_bomb(key: str, item: str = "lol", levels: str = "abcdefgh") -> str:
+    """`KEY: [&a [lol x9], &b [*a x9], ...]`: 9**8 items once expanded, in under 300 bytes."""
+    parts = [f"&{levels[0]} [{', '.join([item] * 9)}]"]
+    parts += [f"&{name} [{', '.join(['*' + before] * 9)}]" for before, name in zip(levels, levels[1:])]
+    return f"{key}: [{', '.join(parts)}]\n"
+
+
+THREE_KEYS = (  # the issue's shape: each key's value built from the one before
+    "model: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    "report_to: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" + alias_bomb("seeds", "*b", "cdefgh")
+)
+
+
+@pytest.mark.parametrize(
+    "name, text, command, expected",
+    [
+        (
+            "model.yaml",
+            alias_bomb("model"),
+            "run",
+            "line 1: model: item 1 is a list (anchored &a), where a value is meant",
+        ),
+        ("report.yaml", alias_bomb("report_to"), "run", "line 1: report_to: item 1 is a list (anchored &a)"),
+        (
+            "seeds.yaml",
+            "epochs: 1\n" + alias_bomb("seeds", "13"),
+            "run",
+            "line 2: seeds: item 1 is a list (anchored &a)",
+        ),
+        ("three.yaml", THREE_KEYS, "run", "line 2: report_to: item 1 is a list (the alias *a, to a list on line 1)"),
+        (
+            "space.yaml",
+            alias_bomb("batch_size: {choices", "8") + "}\n",
+            "tune",
+            "line 1: batch_size: choices: item 1 is a list",
+        ),
+    ],
+    ids=["model", "report_to", "seeds", "three-keys", "space"],
+)
+def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path, name, text, command, expected):
+    """In a process of its own, bounded: before the fix each of these ran until memory ran out."""
+    import subprocess
+    import sys
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    assert len(text.encode()) < 460
+    option = ["--space", path, "--output-dir", tmp_path / "search"] if command == "tune" else ["--config", path]
+    args = [sys.executable, "-m", "taskrun", command, "custom-csv", "--train", tmp_path / "t.csv", *option]
+    args += ["--print-config"] if command == "run" else []
+    done = subprocess.run(list(map(str, args)), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"{path}: {expected}" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "search").exists()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('model = ["a", "b"]\n', "model: expected one value, not a list."),
+        ("epochs = [1]\n", "epochs: expected one value, not a list."),
+        ('report_to = [["tensorboard"], "mlflow"]\n', "report_to: item 1 is a list, where a value is meant"),
+        ("seeds = [1, {a = 2}]\n", "seeds: item 2 is a table of keys, where a value is meant"),
+        ("model: [a, b]\n", "model: expected one value, not a list."),
+        ("<<: {epochs: 1}\n", "line 1: a merge key (<<), which is not read here"),
+        ("seeds: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ],
+    ids=["toml-model", "toml-epochs", "toml-report-to", "toml-seeds", "yaml-model", "yaml-merge", "yaml-deep"],
+)
+def test_a_list_where_a_value_is_meant_is_refused_naming_the_file_and_key(cli, tmp_path, text, expected):
+    path = tmp_path / ("settings.toml" if " = " in text else "settings.yaml")
+    path.write_text(text, encoding="utf-8")
+    result = cli("run", "custom-csv", "--train", tmp_path / "t.csv", "--config", path, "--print-config")
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.stderr and expected in result.stderr and "Traceback" not in result.output
