@@ -16,6 +16,7 @@ taskrun keeps its own checkpoints, resume and output folders.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import OutputExistsError, TrainingError, UsageError
+from .errors import CheckpointError, OutputExistsError, TrainingError, UsageError
 from .files import write_atomically, write_json
 from .launch import is_main_process, world_size
 from .manager import TaskrunPluginManager
@@ -86,10 +87,78 @@ def check_search_folder(folder: Path, overwrite: bool, resume: str | None) -> No
         for entry in folder.iterdir():
             if entry.name in (STUDY, SUMMARY, BEST) or entry.name.startswith("trial-"):
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    elif resume != "auto":
+        return
+    check_study_file(folder)
+    if resume != "auto":
         raise OutputExistsError(
             f"--output-dir {folder} holds a search ({STUDY}).",
             hint="Pass --resume auto to continue it, --overwrite to start again, or choose another --output-dir.",
+        )
+
+
+def check_study_file(folder: Path) -> None:
+    """The study of a search being continued must be one SQLite reads, holding taskrun's study.
+    Otherwise the search cannot continue, and Optuna would either fail with a bare SQLite error
+    or (an empty file) start a new search over the finished trials' folders. An empty study
+    beside no trial folder is a search killed as it began: it simply begins again."""
+    path = folder / STUDY
+    trials = sorted(entry.name for entry in folder.glob("trial-*") if entry.is_dir())
+    problem = None
+    if path.stat().st_size == 0:
+        if not trials:
+            return
+        problem = "is empty (0 bytes)"
+    else:
+        import sqlite3
+
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)) as db:
+                (check,) = db.execute("PRAGMA quick_check").fetchone()
+                if check != "ok":
+                    problem = f"is damaged (SQLite: {check})"
+                elif (
+                    not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'studies'").fetchone()
+                    or not db.execute("SELECT 1 FROM studies WHERE study_name = ?", (STUDY_NAME,)).fetchone()
+                ):
+                    problem = "holds no taskrun search"
+        except sqlite3.Error as exc:
+            problem = f"is damaged (SQLite: {exc})"
+    if problem is None:
+        return
+    raise CheckpointError(
+        f"--output-dir {folder}: its study, {path}, {problem}; the search cannot continue from it.",
+        hint=trials_intact(folder, trials),
+    )
+
+
+def trials_intact(folder: Path, trials: list[str]) -> str:
+    """What to do when a search's study cannot be continued: its trial folders are intact."""
+    if not trials:
+        return (
+            "It holds no trial folder: start a new search with --overwrite (nothing finished is lost) "
+            "or in another --output-dir."
+        )
+    shown = ", ".join(trials[:5]) + (f" ... ({len(trials)} in all)" if len(trials) > 5 else "")
+    record = f"; {SUMMARY} lists their settings and scores" if (folder / SUMMARY).is_file() else ""
+    return (
+        f"The trial folders are intact ({shown}){record}: each finished trial is a run that "
+        f"`taskrun compare {folder}`, predict and eval read. To continue the search, put back a copy of "
+        f"{folder / STUDY}; or start a new search in another --output-dir."
+    )
+
+
+def check_trial_folders(study: Any, folder: Path) -> None:
+    """Every trial folder is one the study knows: a study that does not (one made anew beside the
+    trials of another) would start its first trial in a finished trial's folder."""
+    known = {f"trial-{t.number:04d}" for t in study.get_trials(deepcopy=False)}
+    known |= {t.user_attrs.get(key) for t in study.get_trials(deepcopy=False) for key in ("folder", "resumes")}
+    unknown = sorted(entry.name for entry in folder.glob("trial-*") if entry.is_dir() and entry.name not in known)
+    if unknown:
+        raise CheckpointError(
+            f"--output-dir {folder}: its study, {folder / STUDY}, does not know the trial folders "
+            f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}: it is not the study they were trained in; "
+            "the search cannot continue from it.",
+            hint=trials_intact(folder, sorted(entry.name for entry in folder.glob("trial-*") if entry.is_dir())),
         )
 
 
@@ -166,6 +235,7 @@ def _search(
         direction="maximize" if higher else "minimize",
         load_if_exists=True,
     )
+    check_trial_folders(study, folder)
     check_same_search(study, config.metric_for_best, higher, seeds, folder)
     check_same_space(study, space, space_source, folder)
     # Seeded by --seed and by how far the search got, so that a resumed search does not draw the

@@ -215,3 +215,53 @@ def test_a_list_where_a_value_is_meant_is_refused_naming_the_file_and_key(cli, t
     result = cli("run", "custom-csv", "--train", tmp_path / "t.csv", "--config", path, "--print-config")
     assert result.exit_code == 2, result.output
     assert str(path) in result.stderr and expected in result.stderr and "Traceback" not in result.output
+
+
+# -- 5. a damaged or emptied study.db -----------------------------------------------------------
+
+
+def damage(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[:16] = b"not SQLite at al"
+    path.write_bytes(bytes(data))
+
+
+def another_study(path: Path) -> None:
+    """A study made anew where the search's was (as an earlier taskrun did over an emptied one)."""
+    import optuna
+
+    path.unlink()
+    optuna.create_study(study_name=search.STUDY_NAME, storage=f"sqlite:///{path.resolve()}")
+
+
+@pytest.mark.parametrize(
+    "spoil, problem",
+    [
+        (lambda path: path.write_bytes(b""), "is empty (0 bytes)"),
+        (damage, "is damaged (SQLite: file is not a database)"),
+        (another_study, "does not know the trial folders trial-0000, trial-0001"),
+    ],
+    ids=["emptied", "damaged", "replaced"],
+)
+def test_a_damaged_or_emptied_study_names_the_file_and_keeps_every_trial(tune, trials, tmp_path, spoil, problem):
+    assert tune(SPACE, "--trials", "2").exit_code == 0
+    folder, study = tmp_path / "search", tmp_path / "search" / "study.db"
+    spoil(study)
+    kept = study.read_bytes()
+    # Said with --resume auto, and without it for a file SQLite cannot read (before "holds a search").
+    for options in (("--resume", "auto"), ()) if "does not know" not in problem else (("--resume", "auto"),):
+        result = tune(SPACE, "--trials", "3", *options)
+        assert result.exit_code == 5, result.output
+        assert f"--output-dir {folder}: its study, {study}, {problem}" in result.stderr
+        assert "The trial folders are intact (trial-0000, trial-0001); tune.json lists" in result.stderr
+        assert "--overwrite" not in result.stderr and "Traceback" not in result.output
+    assert len(trials) == 2 and study.read_bytes() == kept
+    assert all((folder / name / "run_config.json").is_file() for name in ("trial-0000", "trial-0001"))
+
+
+def test_an_empty_study_beside_no_trial_is_a_search_killed_as_it_began(tune, trials, tmp_path):
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "study.db").write_bytes(b"")
+    result = tune(SPACE, "--trials", "1", "--resume", "auto")
+    assert result.exit_code == 0, result.output
+    assert [call[0] for call in trials] == ["trial-0000"]
