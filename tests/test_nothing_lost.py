@@ -265,3 +265,34 @@ def test_an_empty_study_beside_no_trial_is_a_search_killed_as_it_began(tune, tri
     result = tune(SPACE, "--trials", "1", "--resume", "auto")
     assert result.exit_code == 0, result.output
     assert [call[0] for call in trials] == ["trial-0000"]
+
+
+# -- 6. --seeds rerun without --resume after a kill ---------------------------------------------
+
+
+def test_a_seeds_run_rerun_after_a_kill_names_the_interrupted_seed_and_offers_resume(cli, tiny_model, tmp_path):
+    """seed 1 finished, seed 2 killed mid-run (its checkpoints only): the same command again says
+    which seed was interrupted and that --resume auto continues it; it never offers --overwrite,
+    which would delete seed 1. Nothing is touched."""
+    out = tmp_path / "seeds"
+    (out / "seed-1").mkdir(parents=True)
+    (out / "seed-1" / "run_config.json").write_text('{"options": {}, "files": []}', encoding="utf-8")
+    (out / "seed-1" / "metrics.json").write_text('{"eval": {}}', encoding="utf-8")
+    (out / "seed-2" / "checkpoints").mkdir(parents=True)
+    args = ("run", "custom-csv", "--model", tiny_model, "--train", tmp_path / "t.csv", "--output-dir", out)
+    result = cli(*args, "--seeds", "1,2")
+    assert result.exit_code == 2, result.output
+    assert (
+        f"--output-dir {out} holds this --seeds run from before, interrupted: seed 2 ({out / 'seed-2'}) was "
+        "interrupted: it has no complete checkpoint; seed 1 finished." in result.stderr
+    )
+    assert "Pass --resume auto to continue it: the finished seeds are kept" in result.stderr
+    assert "--overwrite" not in result.stderr
+    # Every seed finished (or some of them, none interrupted): --resume auto keeps them.
+    (out / "seed-2" / "checkpoints").rmdir()
+    (out / "seed-2").rmdir()
+    result = cli(*args, "--seeds", "1,2")
+    assert result.exit_code == 2, result.output
+    assert f"holds this --seeds run from before: seed 1 finished ({out / 'seed-1'})." in result.stderr
+    assert "Pass --resume auto to keep them" in result.stderr and "--overwrite" not in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["seed-1"]
