@@ -15,6 +15,7 @@ import difflib
 import gzip
 import io
 import json
+import logging
 import math
 import os
 import stat
@@ -47,6 +48,7 @@ __all__ = [
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
 FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON Lines"}
 SHOWN_ROWS = 5
+log = logging.getLogger("taskrun")
 # The csv module's default field limit is 131,072 characters; long documents need more. Bounded
 # (an unclosed quote otherwise makes the rest of a huge file one field) and within a C long everywhere.
 FIELD_SIZE_LIMIT = 64 * 1024 * 1024
@@ -511,9 +513,124 @@ def load_dataset_source(source: str, name: str | None, option: str, instead: str
         )
     what = f"dataset folder {source}" + (f" ({name})" if name else "")
     try:
-        return datasets.load_dataset(str(path), name)
+        data = datasets.load_dataset(str(path), name)
+        files = datasets.load_dataset_builder(str(path), name).config.data_files or {}
     except Exception as exc:  # no data files, an unknown config, an unreadable file: the library says which
         raise DataError(f"{option}: cannot load {what}: {type(exc).__name__}: {exc}") from exc
+    return labels_by_name_in_every_file(data, files, what)
+
+
+def labels_by_name_in_every_file(data: Any, files: Any, what: str) -> Any:
+    """Each data file's `ClassLabel` ids read with that file's own names. `datasets.load_dataset`
+    reads every file of every split with the names of the first file it opens (the training
+    split's, usually): a validation file that writes `pos, neg` where training writes `neg, pos`
+    would have its labels swapped, silently. Parquet and Arrow files carry their own names (in the
+    schema, as datasets writes them); a file whose names differ has its ids mapped by name to its
+    split's, and a name the split lacks is added after them (the plugin then says whether the
+    model has that label). `files`: the loader's data files, split -> files in reading order."""
+    for split, paths in dict(files).items():
+        if split not in data:
+            continue
+        columns = {column: class_names(feature) for column, feature in data[split].features.items()}
+        columns = {column: names for column, names in columns.items() if names}
+        if not columns:
+            continue
+        own = [_file_features(str(file)) for file in paths]
+        known = [entry for entry in own if entry is not None]
+        if len(known) != len(own) or sum(rows for _, rows in known) != len(data[split]):
+            continue  # CSV or JSON files (no names of their own), or rows not as the files hold them
+        plans: dict[str, list[tuple[int, int, dict[int, int]]]] = {}
+        features = data[split].features.copy()
+        start = 0
+        for file, (file_features, rows) in zip(paths, known):
+            for column, names in columns.items():
+                written = class_names((file_features or {}).get(column))
+                if not written or written == names:
+                    continue
+                log.info(
+                    "%s, split %r: %s numbers the labels of column %r %s, where the split reads them as %s: "
+                    "each row's label is matched by name",
+                    what,
+                    split,
+                    Path(file).name,
+                    column,
+                    ", ".join(written),
+                    ", ".join(names),
+                )
+                added = [label for label in written if label not in names]
+                if added:
+                    names = columns[column] = names + added
+                    features[column] = _with_names(features[column], names)
+                plans.setdefault(column, []).append(
+                    (start, start + rows, {i: names.index(label) for i, label in enumerate(written)})
+                )
+            start += rows
+        if plans:
+            data[split] = data[split].map(
+                _relabel, batched=True, with_indices=True, features=features, fn_kwargs={"plans": plans}
+            )
+    return data
+
+
+def _file_features(path: str) -> tuple[Any, int] | None:
+    """A Parquet or Arrow data file's own features (None where it records none) and its row
+    count; None for any other kind of file."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix == ".parquet":
+            metadata = pq.ParquetFile(path).metadata
+            schema, rows = metadata.schema.to_arrow_schema(), metadata.num_rows
+        elif suffix == ".arrow":
+            with pa.memory_map(path) as source:
+                try:
+                    stream = pa.ipc.open_stream(source)
+                    schema, rows = stream.schema, sum(batch.num_rows for batch in stream)
+                except (OSError, pa.ArrowInvalid):
+                    reader = pa.ipc.open_file(source)
+                    schema = reader.schema
+                    rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+        else:
+            return None
+    except (OSError, pa.ArrowException):
+        return None
+    if not schema.metadata or b"huggingface" not in schema.metadata:
+        return None, rows
+    try:
+        return datasets.Features.from_arrow_schema(schema), rows
+    except Exception:  # metadata datasets cannot read: the file is read as the loader read it
+        return None, rows
+
+
+def _with_names(feature: Any, names: list[str]) -> Any:
+    """`feature` (a ClassLabel, or a list of one) with these names."""
+    import dataclasses
+
+    import datasets
+
+    if isinstance(feature, datasets.ClassLabel):
+        return datasets.ClassLabel(names=names)
+    return dataclasses.replace(feature, feature=datasets.ClassLabel(names=names))
+
+
+def _relabel(batch: dict[str, list[Any]], indices: list[int], plans: dict[str, list[tuple[int, int, dict[int, int]]]]):
+    """Map the ids of rows `indices` by each file's plan: (first row, end row, file id -> split id)."""
+
+    def mapped(value: Any, to: dict[int, int]) -> Any:
+        if isinstance(value, list):
+            return [mapped(item, to) for item in value]
+        return to.get(value, value) if isinstance(value, int) else value
+
+    for column, ranges in plans.items():
+        values = batch[column]
+        for position, index in enumerate(indices):
+            to = next((to for first, end, to in ranges if first <= index < end), None)
+            if to is not None:
+                values[position] = mapped(values[position], to)
+    return {column: batch[column] for column in plans}
 
 
 def dataset_table(data: Any, where: str, columns: Sequence[str], list_delimiter: str = ";") -> Table:

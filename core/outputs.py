@@ -37,11 +37,12 @@ def lock_file(output_dir: Path) -> Path:
 
 
 @contextlib.contextmanager
-def output_dir_lock(output_dir: Path) -> Iterator[None]:
+def output_dir_lock(output_dir: Path, what: str = "a run") -> Iterator[None]:
     """Hold an exclusive lock on `output_dir` from its check to publishing. The kernel releases it
     when the process ends, however it ends, so a killed run never leaves a stale lock (only the
     empty lock file, which the next run takes over); a second run into the same folder stops at
-    once, naming the process that holds it. The lock file is removed when the lock is released."""
+    once, naming the process that holds it (`what`: "a run", "a search"). The lock file is
+    removed when the lock is released."""
     path = lock_file(output_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
@@ -52,7 +53,7 @@ def output_dir_lock(output_dir: Path) -> Iterator[None]:
             holder = os.pread(handle, 64, 0).decode(errors="replace").strip() or "another process"
             os.close(handle)
             raise OutputBusyError(
-                f"--output-dir {output_dir} is in use by a run that is still going (process {holder}).",
+                f"--output-dir {output_dir} is in use by {what} that is still going (process {holder}).",
                 hint="Wait for it to finish, or choose another --output-dir.",
             ) from None
         try:

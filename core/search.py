@@ -16,6 +16,7 @@ taskrun keeps its own checkpoints, resume and output folders.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -27,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import OutputExistsError, TrainingError, UsageError
+from .errors import CheckpointError, OutputExistsError, TrainingError, UsageError
 from .files import write_atomically, write_json
 from .launch import is_main_process, world_size
 from .manager import TaskrunPluginManager
-from .outputs import finished_metrics
+from .outputs import finished_metrics, output_dir_lock
 from .runner import run
 from .scoring import best_metric, expected_metric_names
 from .seeds import check_seeds, run_seeds, seed_folder
@@ -68,7 +69,7 @@ def search_space(task: TaskSpec, space_file: Path | None) -> dict[str, dict[str,
     if space_file is None:
         return dict(task.search_space) or DEFAULT_SPACE
     try:
-        return check_search_space(read_file_mapping(space_file, "--space"), f"--space {space_file}")
+        return check_search_space(read_file_mapping(space_file, "--space", tables=True), f"--space {space_file}")
     except TaskSpecError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -86,10 +87,78 @@ def check_search_folder(folder: Path, overwrite: bool, resume: str | None) -> No
         for entry in folder.iterdir():
             if entry.name in (STUDY, SUMMARY, BEST) or entry.name.startswith("trial-"):
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    elif resume != "auto":
+        return
+    check_study_file(folder)
+    if resume != "auto":
         raise OutputExistsError(
             f"--output-dir {folder} holds a search ({STUDY}).",
             hint="Pass --resume auto to continue it, --overwrite to start again, or choose another --output-dir.",
+        )
+
+
+def check_study_file(folder: Path) -> None:
+    """The study of a search being continued must be one SQLite reads, holding taskrun's study.
+    Otherwise the search cannot continue, and Optuna would either fail with a bare SQLite error
+    or (an empty file) start a new search over the finished trials' folders. An empty study
+    beside no trial folder is a search killed as it began: it simply begins again."""
+    path = folder / STUDY
+    trials = sorted(entry.name for entry in folder.glob("trial-*") if entry.is_dir())
+    problem = None
+    if path.stat().st_size == 0:
+        if not trials:
+            return
+        problem = "is empty (0 bytes)"
+    else:
+        import sqlite3
+
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)) as db:
+                (check,) = db.execute("PRAGMA quick_check").fetchone()
+                if check != "ok":
+                    problem = f"is damaged (SQLite: {check})"
+                elif (
+                    not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'studies'").fetchone()
+                    or not db.execute("SELECT 1 FROM studies WHERE study_name = ?", (STUDY_NAME,)).fetchone()
+                ):
+                    problem = "holds no taskrun search"
+        except sqlite3.Error as exc:
+            problem = f"is damaged (SQLite: {exc})"
+    if problem is None:
+        return
+    raise CheckpointError(
+        f"--output-dir {folder}: its study, {path}, {problem}; the search cannot continue from it.",
+        hint=trials_intact(folder, trials),
+    )
+
+
+def trials_intact(folder: Path, trials: list[str]) -> str:
+    """What to do when a search's study cannot be continued: its trial folders are intact."""
+    if not trials:
+        return (
+            "It holds no trial folder: start a new search with --overwrite (nothing finished is lost) "
+            "or in another --output-dir."
+        )
+    shown = ", ".join(trials[:5]) + (f" ... ({len(trials)} in all)" if len(trials) > 5 else "")
+    record = f"; {SUMMARY} lists their settings and scores" if (folder / SUMMARY).is_file() else ""
+    return (
+        f"The trial folders are intact ({shown}){record}: each finished trial is a run that "
+        f"`taskrun compare {folder}`, predict and eval read. To continue the search, put back a copy of "
+        f"{folder / STUDY}; or start a new search in another --output-dir."
+    )
+
+
+def check_trial_folders(study: Any, folder: Path) -> None:
+    """Every trial folder is one the study knows: a study that does not (one made anew beside the
+    trials of another) would start its first trial in a finished trial's folder."""
+    known = {f"trial-{t.number:04d}" for t in study.get_trials(deepcopy=False)}
+    known |= {t.user_attrs.get(key) for t in study.get_trials(deepcopy=False) for key in ("folder", "resumes")}
+    unknown = sorted(entry.name for entry in folder.glob("trial-*") if entry.is_dir() and entry.name not in known)
+    if unknown:
+        raise CheckpointError(
+            f"--output-dir {folder}: its study, {folder / STUDY}, does not know the trial folders "
+            f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}: it is not the study they were trained in; "
+            "the search cannot continue from it.",
+            hint=trials_intact(folder, sorted(entry.name for entry in folder.glob("trial-*") if entry.is_dir())),
         )
 
 
@@ -127,16 +196,24 @@ def tune(
     seeds = searched_seeds(seeds)
     task = manager.task(config.task)
     space = search_space(task, space_file)
+    space_source = (
+        f"--space {space_file}"
+        if space_file is not None
+        else ("the task's search space" if task.search_space else "the default search space")
+    )
     higher = direction(task, config.metric_for_best)
     folder = Path(config.output_dir)
-    check_search_folder(folder, config.overwrite, config.resume)
-    folder.mkdir(parents=True, exist_ok=True)
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        return _search(manager, task, config, trials, space, higher, folder, seeds)
-    finally:
-        optuna.logging.set_verbosity(verbosity)
+    # Locked as a run's folder is, before the study is touched: a second search into it (a second
+    # --resume auto, say) would take the first's running trial for an interrupted one.
+    with output_dir_lock(folder, "a search"):
+        check_search_folder(folder, config.overwrite, config.resume)
+        folder.mkdir(parents=True, exist_ok=True)
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            return _search(manager, task, config, trials, space, space_source, higher, folder, seeds)
+        finally:
+            optuna.logging.set_verbosity(verbosity)
 
 
 def _search(
@@ -145,6 +222,7 @@ def _search(
     config: RunConfig,
     trials: int,
     space: dict[str, dict[str, Any]],
+    space_source: str,
     higher: bool,
     folder: Path,
     seeds: list[int] | None,
@@ -157,7 +235,9 @@ def _search(
         direction="maximize" if higher else "minimize",
         load_if_exists=True,
     )
+    check_trial_folders(study, folder)
     check_same_search(study, config.metric_for_best, higher, seeds, folder)
+    check_same_space(study, space, space_source, folder)
     # Seeded by --seed and by how far the search got, so that a resumed search does not draw the
     # settings of its first trials again.
     study.sampler = optuna.samplers.TPESampler(seed=config.seed + len(study.trials))
@@ -298,15 +378,80 @@ def check_same_search(study: Any, metric: str | None, higher: bool, seeds: list[
         )
 
 
+def check_same_space(study: Any, space: dict[str, dict[str, Any]], source: str, folder: Path) -> None:
+    """A search continued with --resume auto searches the space it started with (recorded in the
+    study; for a search from before it was recorded, its first trial's): trials drawn from two
+    spaces could not be compared, and an interrupted trial's settings may lie outside the new one."""
+    recorded = study.user_attrs.get("space")
+    before = study.user_attrs.get("space_source", "the space it was started with")
+    if recorded is None:
+        first = study.get_trials(deepcopy=False)[:1]
+        if first and first[0].distributions:
+            recorded = {name: _spec_of(d) for name, d in first[0].distributions.items()}
+            before = "the search space its first trial was drawn from"
+        else:
+            study.set_user_attr("space", space)
+            study.set_user_attr("space_source", source)
+            return
+    differ = []
+    for name in dict.fromkeys([*recorded, *space]):
+        there, now = recorded.get(name), space.get(name)
+        if there is None or now is None or not _same_distribution(name, there, now):
+            differ.append(
+                f"{name}: {_shown_spec(there) if there else 'not searched'} there, "
+                f"{_shown_spec(now) if now else 'not searched'} now"
+            )
+    if differ:
+        raise UsageError(
+            f"the search in {folder} was started with {before}; this command gives {source}. "
+            f"They differ: {'; '.join(differ)}.",
+            hint="Continue it with the space it was started with (a --space file with the entries shown "
+            "there), or start a new search in another --output-dir.",
+        )
+    if "space" not in study.user_attrs:
+        study.set_user_attr("space", recorded)
+        study.set_user_attr("space_source", before)
+
+
+def _same_distribution(name: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
+    try:
+        return bool(distribution(name, a) == distribution(name, b))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _spec_of(dist: Any) -> dict[str, Any]:
+    """A search-space entry (as --space writes it) for an Optuna distribution."""
+    if hasattr(dist, "choices"):
+        return {"choices": list(dist.choices)}
+    spec = {"low": dist.low, "high": dist.high}
+    if dist.log:
+        spec["log"] = True
+    if dist.step not in (None, 1):
+        spec["step"] = dist.step
+    return spec
+
+
+def _shown_spec(spec: dict[str, Any]) -> str:
+    """`{low = 1e-05, high = 0.0001, log = true}`: an entry as a --space TOML file writes it."""
+    from .settings import toml_value
+
+    return "{" + ", ".join(f"{key} = {toml_value(value)}" for key, value in spec.items()) + "}"
+
+
 def requeue_interrupted(study: Any) -> None:
     """Trials still marked running come from a search that was killed: mark them failed (not
-    counted) and queue their settings again, to continue in the same folder."""
+    counted) and queue their settings again, to continue in the same folder. A trial that was
+    itself such a rerun continues the folder it reran, with the settings that folder's first
+    trial drew (a rerun stopped before it took them all has only some)."""
     from optuna.trial import TrialState
 
-    for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        folder = stale.user_attrs.get("folder", f"trial-{stale.number:04d}")
+    trials = study.get_trials(deepcopy=False)
+    for stale in [t for t in trials if t.state == TrialState.RUNNING]:
+        folder = stale.user_attrs.get("folder") or stale.user_attrs.get("resumes") or f"trial-{stale.number:04d}"
+        params = next((t.params for t in trials if t.user_attrs.get("folder") == folder), stale.params)
         study.tell(stale.number, state=TrialState.FAIL)  # without an "error": interrupted
-        study.enqueue_trial(stale.params, user_attrs={"resumes": folder})
+        study.enqueue_trial(params, user_attrs={"resumes": folder})
         log.info("%s was interrupted: it runs again with the same settings, from its newest checkpoint", folder)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from .checkpoints import CHECKPOINTS, complete_checkpoints
 from .errors import OutputExistsError, TrainingError, UsageError
 from .files import write_json
 from .launch import is_main_process
@@ -81,6 +82,8 @@ def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[
         for seed, plan in plans.items()
         if plan.resume and not plan.overwrite and finished_metrics(plan.output_dir) is not None
     }
+    if not config.resume and not config.overwrite:
+        check_earlier_seeds(Path(config.output_dir), plans)
     for seed in kept:
         check_same_settings(plans[seed])
     for seed, plan in plans.items():
@@ -102,6 +105,48 @@ def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[
     if is_main_process():
         write_json(Path(config.output_dir) / SUMMARY, summary)
     return SeedsResult(Path(config.output_dir), results, summary)
+
+
+def check_earlier_seeds(output_dir: Path, plans: dict[int, RunConfig]) -> None:
+    """Without --resume or --overwrite: a folder that holds seeds of this run from before (one
+    that was killed, say) is refused saying which seeds finished and which was interrupted, and
+    that --resume auto keeps the first and continues the second. --overwrite would delete the
+    finished seeds: it is not offered."""
+    finished = [seed for seed, plan in plans.items() if finished_metrics(plan.output_dir) is not None]
+    interrupted = {seed: where for seed, plan in plans.items() if (where := interrupted_run(Path(plan.output_dir)))}
+    if not finished and not interrupted:
+        return
+    kept = f"{_seeds(finished)} finished" if finished else ""
+    if not interrupted:
+        folders = ", ".join(str(plans[seed].output_dir) for seed in finished)
+        raise OutputExistsError(
+            f"--output-dir {output_dir} holds this --seeds run from before: {kept} ({folders}).",
+            hint="Pass --resume auto to keep them (if trained with these settings) and train the other seeds, "
+            "or choose another --output-dir.",
+        )
+    stopped = "; ".join(
+        f"seed {seed} ({plans[seed].output_dir}) was interrupted: {where}" for seed, where in interrupted.items()
+    )
+    raise OutputExistsError(
+        f"--output-dir {output_dir} holds this --seeds run from before, interrupted: {stopped}"
+        + (f"; {kept}." if kept else "."),
+        hint="Pass --resume auto to continue it: "
+        + ("the finished seeds are kept (if trained with these settings), and " if finished else "")
+        + "each interrupted seed continues from its newest complete checkpoint. Or choose another --output-dir.",
+    )
+
+
+def _seeds(seeds: Any) -> str:
+    """`seed 1` or `seeds 1, 2`."""
+    return ("seeds " if len(seeds) > 1 else "seed ") + ", ".join(map(str, seeds))
+
+
+def interrupted_run(folder: Path) -> str | None:
+    """Where an interrupted run in `folder` (its checkpoints only) got to; None for anything else."""
+    if not folder.is_dir() or {entry.name for entry in folder.iterdir()} != {CHECKPOINTS}:
+        return None
+    newest = complete_checkpoints(folder / CHECKPOINTS, hashes=False)
+    return f"its newest complete checkpoint is {newest[-1].path.name}" if newest else "it has no complete checkpoint"
 
 
 # Options that may differ between a kept seed's run and this command: how the runs are carried out.

@@ -378,10 +378,13 @@ def tune_options(task: TaskSpec) -> list[click.Parameter]:
 # -- config files ------------------------------------------------------------------------------
 
 
-def read_file_mapping(path: Path, what: str) -> dict[str, Any]:
+def read_file_mapping(path: Path, what: str, tables: bool = False) -> dict[str, Any]:
     """The top-level mapping of a TOML, YAML or JSON file (by extension). A file that cannot be
     read or parsed is a UsageError naming `what`, the file and, where the parser says, the line
-    and column."""
+    and column. Each top-level value is a value or a list of values; with `tables` (a search
+    space), it may also be a table of such. Anything else is refused naming the key, and in YAML
+    the line and any alias, before YAML builds it: a few hundred bytes of aliases to aliases
+    expand to gigabytes."""
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml", ".json"):
         raise UsageError(f"{what} {path}: give a .toml, .yaml, .yml or .json file.")
@@ -391,26 +394,44 @@ def read_file_mapping(path: Path, what: str) -> dict[str, Any]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise UsageError(f"{what} {path}: cannot read it: {reason}") from exc
     try:
-        values = _parse(text, suffix)
+        values = _parse(text, suffix, tables)
+    except RecursionError:
+        raise UsageError(f"{what} {path}: nested too deeply to be a settings file.") from None
     except ValueError as exc:
         raise UsageError(f"{what} {path}: {exc}") from exc
     if values is None:
         return {}
     if not isinstance(values, dict):
         raise UsageError(f"{what} {path}: expected a mapping of names to values at the top level.")
+    for key, value in values.items():
+        problem = _value_problem(value, tables)
+        if problem:
+            raise UsageError(f"{what} {path}: {key}: {problem}")
     return {str(key).strip().lstrip("-").replace("-", "_"): value for key, value in values.items()}
 
 
 def read_settings_file(path: Path, what: str = "--config") -> dict[str, Any]:
-    """A settings file: option names (long, snake_case or with dashes) to plain values."""
-    settings = read_file_mapping(path, what)
-    for key, value in settings.items():
-        if isinstance(value, dict):
-            raise UsageError(f"{what} {path}: {key}: expected a value, not a table of keys.")
-    return settings
+    """A settings file: option names (long, snake_case or with dashes) to values or lists of values."""
+    return read_file_mapping(path, what)
 
 
-def _parse(text: str, suffix: str) -> Any:
+LIST_ONLY = "where a value is meant: a list holds values only."
+
+
+def _value_problem(value: Any, tables: bool) -> str | None:
+    """Why a top-level value of a settings file (with `tables`, of a search space) cannot be one."""
+    if isinstance(value, dict):
+        if not tables:
+            return "expected a value, not a table of keys."
+        return next((f"{key}: {p}" for key, item in value.items() if (p := _value_problem(item, False))), None)
+    if isinstance(value, list):
+        for number, item in enumerate(value, start=1):
+            if isinstance(item, (list, dict)):
+                return f"item {number} is {'a list' if isinstance(item, list) else 'a table of keys'}, {LIST_ONLY}"
+    return None
+
+
+def _parse(text: str, suffix: str, tables: bool = False) -> Any:
     """Parse a settings file; a syntax error becomes a ValueError with the line and column."""
     if suffix == ".toml":
         import tomllib
@@ -426,12 +447,94 @@ def _parse(text: str, suffix: str) -> Any:
             raise ValueError(f"not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
     import yaml
 
+    loader = _yaml_loader(text)
     try:
-        return yaml.safe_load(text)
+        root = loader.get_single_node()
+        if isinstance(root, yaml.MappingNode):
+            _check_yaml_shape(root, loader.anchor_names, tables)
+        return None if root is None else loader.construct_document(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ValueError(f"not valid YAML: {where}{getattr(exc, 'problem', None) or exc}") from exc
+    finally:
+        loader.dispose()
+
+
+def _yaml_loader(text: str) -> Any:
+    """YAML's safe loader for `text`, keeping the name of each anchored node (to name an alias)."""
+    import yaml
+
+    class AnchorsKept(yaml.SafeLoader):
+        def __init__(self, stream: str):
+            super().__init__(stream)
+            self.anchor_names: dict[int, str] = {}
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            anchor = None if isinstance(event, yaml.AliasEvent) else getattr(event, "anchor", None)
+            node = super().compose_node(parent, index)
+            if anchor:
+                self.anchor_names[id(node)] = anchor
+            return node
+
+    return AnchorsKept(text)
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _check_yaml_shape(root: Any, anchors: dict[int, str], tables: bool) -> None:
+    """`_value_problem` on YAML's node tree, before anything is built from it: a node that an
+    alias repeats is looked at once, however often it is repeated. A ValueError names the line of
+    the key, the key and the alias."""
+    import yaml
+
+    seen: set[int] = set()
+
+    def described(node: Any) -> str:
+        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a table of keys"
+        name = anchors.get(id(node))
+        if name and id(node) in seen:
+            kind += f" (the alias *{name}, to {kind} on line {node.start_mark.line + 1})"
+        elif name:
+            kind += f" (anchored &{name})"
+        seen.add(id(node))
+        return kind
+
+    def key_problem(key: Any) -> str | None:
+        if key.tag == MERGE_TAG:
+            return "a merge key (<<), which is not read here: write the settings out."
+        if not isinstance(key, yaml.ScalarNode):
+            return f"a key that is {described(key)}: keys are names."
+        return None
+
+    def problem(node: Any, tables: bool) -> str | None:
+        if isinstance(node, yaml.ScalarNode):
+            return None
+        if isinstance(node, yaml.MappingNode):
+            if not tables:
+                return f"expected a value, not {described(node)}."
+            described(node)
+            for key, value in node.value:
+                found = key_problem(key) or problem(value, False)
+                if found:
+                    return f"{key.value if isinstance(key, yaml.ScalarNode) else '?'}: {found}"
+            return None
+        described(node)
+        for number, item in enumerate(node.value, start=1):
+            if not isinstance(item, yaml.ScalarNode):
+                return f"item {number} is {described(item)}, {LIST_ONLY}"
+        return None
+
+    for key, value in root.value:
+        found = key_problem(key)
+        where = f"line {key.start_mark.line + 1}: "
+        if found:
+            raise ValueError(where + found)
+        found = problem(value, tables)
+        if found:
+            raise ValueError(f"{where}{key.value}: {found}")
 
 
 def check_settings(
@@ -451,11 +554,17 @@ def check_settings(
                 f"{where}: unknown option {key!r}{suggestion(key, sorted(by_name))}; "
                 f"the options are {', '.join(sorted(by_name))}."
             )
+        if isinstance(value, (list, tuple)) and not _takes_a_list(param):
+            raise UsageError(f"{where}: {key}: expected one value, not a list.")
         try:
             checked[key] = param.type_cast_value(ctx or click.Context(click.Command("taskrun")), value)
         except click.BadParameter as exc:
             raise UsageError(f"{where}: {key}: {exc.message}") from exc
     return checked
+
+
+def _takes_a_list(param: click.Parameter) -> bool:
+    return isinstance(param.type, CommaList) or bool(getattr(param, "multiple", False)) or param.nargs != 1
 
 
 def resolve_options(

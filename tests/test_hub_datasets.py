@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_finished_run, sentence
 from taskrun import hub
-from taskrun.errors import HubUnavailableError
+from taskrun.errors import DataError, HubUnavailableError
 from taskrun.task import RunConfig
 from test_hub_offline import no_network_run
 
@@ -169,6 +169,45 @@ def test_multi_label_sequence_of_class_labels(manager, tmp_path):
     dataset, names = load(manager, "multi-label", dataset=str(folder), label_column="tags")
     assert names == ["b", "a", "c"]
     assert sorted(dataset["validation"][0]["label"]) == [0, 1]  # 'b' and 'a', by the dataset's ids
+
+
+def test_every_file_is_read_with_its_own_label_names(manager, tmp_path, caplog):
+    """Splits (and files of one split) whose ClassLabel writes the same names in another order:
+    each row keeps its own label, matched by name; a name training lacks is said, not swapped."""
+    import datasets
+
+    def features(names):
+        return datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
+
+    folder = tmp_path / "orders"
+    (folder / "data").mkdir(parents=True)
+    texts = {"pos": "the film was great", "neg": "the film was awful"}
+    for file, names, labels in (
+        ("train-00000-of-00002", ["pos", "neg"], ["pos", "neg"] * 5),
+        ("train-00001-of-00002", ["neg", "pos"], ["pos", "pos", "neg"] * 3),
+        ("validation-00000-of-00001", ["neg", "pos"], ["pos", "neg", "pos"] * 2),
+    ):
+        rows = {"text": [texts[label] for label in labels], "label": [names.index(label) for label in labels]}
+        datasets.Dataset.from_dict(rows, features=features(names)).to_parquet(str(folder / "data" / f"{file}.parquet"))
+    with caplog.at_level("INFO", logger="taskrun"):
+        dataset, names = load(manager, dataset=str(folder), validation_fraction=0.5)
+    assert names == ["pos", "neg"]
+    for split in ("train", "validation"):
+        for row in dataset[split]:
+            assert row["text"] == texts[names[row["label"]]], (split, row)
+    assert "validation-00000-of-00001.parquet numbers the labels of column 'label' neg, pos" in caplog.text
+    # eval reads the same way; a name training lacks is the unseen-label refusal, with both lists.
+    (folder / "data" / "validation-00000-of-00001.parquet").unlink()
+    rows = {"text": ["the film was fine"] * 2 + [texts["pos"]], "label": [0, 0, 2]}
+    datasets.Dataset.from_dict(rows, features=features(["meh", "neg", "pos"])).to_parquet(
+        str(folder / "data" / "validation-00000-of-00001.parquet")
+    )
+    with pytest.raises(DataError, match=r"2 label\(s\) that the training split does not have.*'meh'.*pos, neg"):
+        load(manager, dataset=str(folder))
+    dataset, names = load(manager, dataset=str(folder), allow_unseen_labels=True)
+    validation = dataset["validation"]
+    read = {row["text"]: validation.features["label"].int2str(row["label"]) for row in validation}
+    assert names == ["pos", "neg"] and read == {"the film was fine": "meh", texts["pos"]: "pos"}
 
 
 def test_csv_folder_without_validation_holds_out_a_share_of_train(manager, csv_folder):

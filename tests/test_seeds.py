@@ -37,7 +37,8 @@ def test_resume_keeps_finished_seeds_and_without_it_nothing_is_replaced(seeds_ru
     out, _ = seeds_run
     before = (out / "seed-1" / "model.safetensors").stat().st_mtime_ns
     refused = run_reviews(out, "--seeds", "1,2,3")
-    assert refused.exit_code == 2 and "already holds a finished run" in refused.stderr
+    assert refused.exit_code == 2 and "holds this --seeds run from before: seeds 1, 2 finished" in refused.stderr
+    assert "Pass --resume auto to keep them" in refused.stderr and "--overwrite" not in refused.stderr
     assert not (out / "seed-3").exists()  # every seed's folder is checked before the first trains
     resumed = run_reviews(out, "--seeds", "1,2,3", "--resume", "auto")
     assert resumed.exit_code == 0, resumed.output
