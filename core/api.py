@@ -21,7 +21,15 @@ from .manager import TaskrunPluginManager, build_manager
 from .runner import RunResult
 from .search import TuneResult
 from .seeds import SeedsResult
-from .settings import config_from_values, eval_options, resolve_options, run_options, sources, tune_options
+from .settings import (
+    config_from_values,
+    eval_options,
+    given_options,
+    resolve_options,
+    run_options,
+    sources,
+    tune_options,
+)
 from .task import RunConfig, TaskSpec
 
 
@@ -175,20 +183,28 @@ def evaluate(
     (custom-csv's validation=..., text_column=...)."""
     manager = plugin_manager(plugins)
     spec = manager.task(task)
-    values, _ = resolve_options(spec.name, eval_options(spec), options, config, f"taskrun.evaluate({task!r})")
-    return evaluation(manager, Path(run_dir), spec, values)
+    values, ctx = resolve_options(spec.name, eval_options(spec), options, config, f"taskrun.evaluate({task!r})")
+    return evaluation(manager, Path(run_dir), spec, values, given_options(ctx, spec))
 
 
-def evaluation(manager: TaskrunPluginManager, run_dir: Path, task: TaskSpec, values: dict[str, Any]) -> dict[str, Any]:
-    """`taskrun eval`'s work, for the command and the API: score, and write --output if asked."""
+def evaluation(
+    manager: TaskrunPluginManager, run_dir: Path, task: TaskSpec, values: dict[str, Any], given: set[str]
+) -> dict[str, Any]:
+    """`taskrun eval`'s work, for the command and the API: score, and write --output if asked.
+    On the run's own task, the task's options the caller did not give (`given`) are the run's
+    (`--label-all-subwords`, `--scheme`, its data files): the figures are the run's."""
     import json
 
     from . import inference
 
     values = dict(values)
     split, batch_size, output = values.pop("split"), values.pop("batch_size"), values.pop("output")
-    options = {"task_options": {option.key: values.pop(option.key) for option in task.options}, **values}
     run = inference.load_run(run_dir, manager=manager)
+    task_options = {option.key: values.pop(option.key) for option in task.options}
+    if run.task.name == task.name:
+        recorded = run.config().task_options
+        task_options = {key: value if key in given else recorded.get(key, value) for key, value in task_options.items()}
+    options = {"task_options": task_options, **values}
     metrics = inference.evaluate_run(manager, run, task.name, split, options, batch_size)
     if output:
         inference.write_output(output, json.dumps(metrics, indent=2) + "\n")

@@ -389,7 +389,9 @@ def predict_command(
     if outcome.truncated:
         click.echo(f"taskrun: {outcome.truncated} text(s) longer than {run.max_length} tokens were truncated", err=True)
     if output:
-        inference.write_rows(run.family.output_rows(outcome.rows, output.suffix.lower()), output)
+        suffix = output.suffix.lower()
+        rows = run.family.output_rows(outcome.rows, suffix)
+        inference.write_rows(rows, output, run.family.output_columns(suffix))
         click.echo(f"taskrun: {len(outcome.rows)} prediction(s) written to {output}", err=True)
     else:
         header, rows = run.family.table(outcome.answers, [_short(text) for text in outcome.texts])
@@ -447,9 +449,10 @@ def _eval_command(task: TaskSpec) -> click.Command:
     @_handle_errors
     def callback(ctx: click.Context, **values: Any) -> None:
         from .api import evaluation
+        from .settings import given_options
 
         run_dir = ctx.meta["taskrun.run_dir"]
-        metrics = evaluation(_manager(ctx), run_dir, task, values)
+        metrics = evaluation(_manager(ctx), run_dir, task, values, given_options(ctx, task))
         scores = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         click.echo(f"taskrun: {run_dir} on {task.name} {metrics['split']} ({metrics['samples']:,} examples): {scores}")
         for line in _per_class_lines(metrics.get("per_class", {})):

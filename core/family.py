@@ -36,6 +36,8 @@ __all__ = [
     "balanced_cross_entropy",
     "softmax",
     "confusion_matrix",
+    "pad_stack",
+    "token_count",
 ]
 
 # The built-in families by name: module and class, imported when first used.
@@ -67,7 +69,6 @@ class Family:
     - `auto_model`: the `transformers` Auto class a run trains and is loaded as again.
     - `pipeline_tag`: the `transformers.pipeline` task that reads a run folder, and the card's tag.
     - `problem_types`: the problems a task of this family may solve (the first is the default).
-    - `collapse_check`: whether a model that predicts one class for everything is warned about.
     """
 
     name: str = ""
@@ -165,6 +166,26 @@ class Family:
 
     sort_eval = True  # eval may batch texts of similar length together in fp32 (its loss does not depend on it)
 
+    def eval_references(
+        self,
+        task: TaskSpec,
+        split: str,
+        data: Any,
+        features: Any,
+        data_labels: list[str],
+        model_labels: list[str],
+        run: Any,
+    ) -> tuple[Any, np.ndarray]:
+        """`taskrun eval`'s features and the reference labels they are scored against, as the
+        model's label ids (by name): `align_labels` on the split, its `labels` stacked (padded with
+        -100 where their lengths differ). `data`: the split's examples; `run`: the loaded run."""
+        import numpy as np
+        from datasets import DatasetDict
+
+        aligned, _ = self.align_labels(DatasetDict({split: features}), DatasetDict({split: data}), task, model_labels)
+        features = aligned[split]
+        return features, pad_stack([np.asarray(labels) for labels in features["labels"]])
+
     def eval_loss(
         self, task: TaskSpec, logits: np.ndarray, references: np.ndarray, model_loss: float | None
     ) -> float | None:
@@ -192,6 +213,11 @@ class Family:
     def output_rows(self, rows: list[dict[str, Any]], suffix: str) -> list[dict[str, Any]]:
         """The rows `--output` writes for a file of this suffix (".csv", ".jsonl", ...)."""
         return rows
+
+    def output_columns(self, suffix: str) -> list[str]:
+        """The columns a CSV or TSV `--output` always has, first and in this order, even when
+        `output_rows` gives no row (a header a reader can rely on); others follow as found."""
+        return []
 
     def table(self, rows: list[dict[str, Any]], texts: list[str]) -> tuple[list[str], list[list[str]]]:
         """predict's console table: a header and the rows, from the answered rows."""
@@ -307,3 +333,23 @@ def confusion_matrix(true_ids: Any, predicted_ids: Any, label_names: list[str]) 
     matrix = np.zeros((len(label_names), len(label_names)), dtype=int)
     np.add.at(matrix, (np.asarray(true_ids, dtype=int), np.asarray(predicted_ids, dtype=int)), 1)
     return {"labels": list(label_names), "rows_true_columns_predicted": matrix.tolist()}
+
+
+def pad_stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """One array of per-example arrays: stacked, or (different lengths) padded with -100."""
+    import numpy as np
+
+    if not arrays:
+        return np.zeros((0, 0), dtype=np.float32)
+    if len({a.shape for a in arrays}) == 1:
+        return np.stack(arrays)
+    longest = max(a.shape[0] for a in arrays)
+    out = np.full((len(arrays), longest, *arrays[0].shape[1:]), -100, dtype=arrays[0].dtype)
+    for i, a in enumerate(arrays):
+        out[i, : a.shape[0]] = a
+    return out
+
+
+def token_count(ids: Any) -> int:
+    """Tokens in an example's input_ids (a list, or one list per choice)."""
+    return sum(len(part) for part in ids) if ids and isinstance(ids[0], list) else len(ids)

@@ -26,13 +26,12 @@ import numpy as np
 
 from .data import class_names
 from .errors import DataError, ModelSourceError, UsageError
-from .family import Family, PredictRows, family_named, family_of
+from .family import Family, PredictRows, family_named, family_of, pad_stack, token_count
 from .files import write_atomically
 from .manager import TaskrunPluginManager
 from .models import eval_batch_size, load_pretrained, usable_max_length
 from .outputs import RUN_MARKER
-from .scoring import merged_metrics, postprocess
-from .splits import UNSEEN, ids_by_name
+from .scoring import OBJECTIVE_LOSS, merged_metrics, postprocess
 from .task import RunConfig, TaskSpec
 
 __all__ = ["LoadedRun", "load_run", "predict", "evaluate_run", "PredictOutcome", "write_rows"]
@@ -216,11 +215,6 @@ def features_of(
     return features, truncated
 
 
-def _size(ids: Any) -> int:
-    """Tokens in an example's input_ids (a list, or one list per choice)."""
-    return sum(len(part) for part in ids) if ids and isinstance(ids[0], list) else len(ids)
-
-
 def forward(
     manager: TaskrunPluginManager,
     run: LoadedRun,
@@ -232,10 +226,12 @@ def forward(
     by_length: bool,
     with_labels: bool = False,
     order: list[int] | None = None,
-) -> tuple[np.ndarray, float | None]:
+    objective: Any = None,
+) -> tuple[np.ndarray, float | None, float | None]:
     """The logits of every feature, batched by the task's own collator (by similar length with
     `by_length`, else in order, or in `order`), in `precision`; and with `with_labels` the model's own loss,
-    averaged over batches as Trainer's evaluation does. Token logits are padded with -100 to
+    averaged over batches as Trainer's evaluation does, and that of `objective` (the run's
+    `compute_loss_func`, where it trained on another loss) averaged the same way. Token logits are padded with -100 to
     the longest feature, as Trainer pads them."""
     import torch
 
@@ -246,10 +242,10 @@ def forward(
     rows = features.select_columns(columns)
     order = list(order) if order is not None else list(range(len(rows)))
     if by_length:
-        sizes = [_size(ids) for ids in rows["input_ids"]]
+        sizes = [token_count(ids) for ids in rows["input_ids"]]
         order.sort(key=lambda i: sizes[i])
     outputs: list[np.ndarray] = [np.zeros(0)] * len(order)
-    loss_sum, counted = 0.0, 0
+    loss_sum, objective_sum, counted = 0.0, 0.0, 0
     left = getattr(run.tokenizer, "padding_side", "right") == "left"
     with torch.inference_mode(), torch.autocast(run.device, dtype=dtype, enabled=dtype is not None):
         for start in range(0, len(order), batch_size):
@@ -261,26 +257,17 @@ def forward(
             if with_labels and getattr(result, "loss", None) is not None:
                 loss_sum += float(result.loss) * len(index)
                 counted += len(index)
+                if objective is not None:
+                    objective_sum += float(objective(result, batch["labels"])) * len(index)
             for j, i in enumerate(index):
                 row = logits[j]
                 if row.ndim == 2 and row.shape[0] == batch["input_ids"].shape[-1]:  # a token's logits each
                     n = len(rows[i]["input_ids"])
                     row = row[-n:] if left else row[:n]
                 outputs[i] = row
-    return pad_stack(outputs), (loss_sum / counted if counted else None)
-
-
-def pad_stack(arrays: list[np.ndarray]) -> np.ndarray:
-    """One array of per-example arrays: stacked, or (different lengths) padded with -100."""
-    if not arrays:
-        return np.zeros((0, 0), dtype=np.float32)
-    if len({a.shape for a in arrays}) == 1:
-        return np.stack(arrays)
-    longest = max(a.shape[0] for a in arrays)
-    out = np.full((len(arrays), longest, *arrays[0].shape[1:]), -100, dtype=arrays[0].dtype)
-    for i, a in enumerate(arrays):
-        out[i, : a.shape[0]] = a
-    return out
+    if not counted:
+        return pad_stack(outputs), None, None
+    return pad_stack(outputs), loss_sum / counted, (objective_sum / counted if objective is not None else None)
 
 
 # -- predict ------------------------------------------------------------------------------------
@@ -352,7 +339,7 @@ def infer(
     config = run.config()
     features, truncated = features_of(manager, run, run.task, config, examples)
     chosen = compute_precision(precision or run.precision, run.device)
-    logits, _ = forward(manager, run, run.task, config, features, batch_size, chosen, by_length)
+    logits, _, _ = forward(manager, run, run.task, config, features, batch_size, chosen, by_length)
     return logits, feature_inputs(features, examples), truncated
 
 
@@ -373,8 +360,9 @@ def feature_inputs(features: Any, examples: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
-    """CSV, TSV or JSON Lines by extension, written whole or not at all."""
+def write_rows(rows: list[dict[str, Any]], path: Path, columns: list[str] | tuple[str, ...] = ()) -> None:
+    """CSV, TSV or JSON Lines by extension, written whole or not at all; a table's header starts
+    with `columns` (there even without rows), then every other key the rows have."""
     check_output_path(path)
     suffix = path.suffix.lower()
     buffer = io.StringIO()
@@ -382,7 +370,7 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
         for row in rows:
             buffer.write(json.dumps(row, ensure_ascii=False) + "\n")
     else:
-        columns = list(dict.fromkeys(key for row in rows for key in row))
+        columns = list(dict.fromkeys([*columns, *(key for row in rows for key in row)]))
         writer = csv.DictWriter(
             buffer,
             columns,
@@ -467,44 +455,58 @@ def evaluate_run(
         log.warning("labels the model does not have: %s; their rows count as errors", ", ".join(unknown))
     features, truncated = features_of(manager, run, task, config, data)
     precision = compute_precision(run.precision, run.device)
-    from_logits = run.family.name == SEQUENCE_CLASSIFICATION
-    if from_logits:
-        references = _references(task, data, data_labels, run.label_names)
-        if run.problem_type == "single-label" and (references == -1).any():
-            raise DataError(
-                f"the {split} split of {task.name!r} has {int((references == -1).sum())} unlabelled row(s); "
-                "it cannot be scored (GLUE's test files have no labels)."
-            )
-        columns = [c for c in task.text_columns if c in data.column_names]
-        if (len(columns) == 2) != run.pair:
-            raise DataError(
-                f"the model was trained on {'pairs of texts' if run.pair else 'single texts'}, "
-                f"but {task.name!r} gives {'pairs' if len(columns) == 2 else 'single texts'}."
-            )
-    else:
-        from datasets import DatasetDict
-
-        aligned, _ = run.family.align_labels(
-            DatasetDict({split: features}), DatasetDict({split: data}), task, model_labels
-        )
-        features = aligned[split]
-        references = pad_stack([np.asarray(labels) for labels in features["labels"]])
-    by_length = from_logits and precision == "fp32"
+    features, references = run.family.eval_references(task, split, data, features, data_labels, model_labels, run)
+    # a family whose loss does not depend on batching may sort by length; another batches as the
+    # run's own evaluation did and takes the model's loss (and the objective) batch by batch
+    sort_by_length = run.family.sort_eval
+    by_length = sort_by_length and precision == "fp32"
     batch_size = batch_size or run.eval_batch_size
-    order = None if from_logits else evaluation_order(features, batch_size, config)
-    logits, model_loss = forward(
-        manager, run, task, config, features, batch_size, precision, by_length, not from_logits, order
+    order = None if sort_by_length else evaluation_order(features, batch_size, config)
+    objective = run_objective(manager, run, task, config)
+    logits, model_loss, objective_loss = forward(
+        manager,
+        run,
+        task,
+        config,
+        features,
+        batch_size,
+        precision,
+        by_length,
+        not sort_by_length,
+        order,
+        None if sort_by_length else objective,
     )
+    if objective is not None and sort_by_length:
+        import torch
+
+        objective_loss = float(objective({"logits": torch.as_tensor(logits)}, torch.as_tensor(references)))
     predictions = postprocess(manager, task, config, logits, model_labels)
     metrics: dict[str, Any] = {
         "loss": run.family.eval_loss(task, logits, references, model_loss),
         "precision": precision,
     }
+    if objective_loss is not None:
+        metrics[OBJECTIVE_LOSS] = objective_loss
     metrics.update(merged_metrics(manager, task, predictions, references, model_labels))
     metrics.update(run.family.class_figures(task, predictions, references, model_labels))
     if truncated:
         log.info("%s of %s examples were truncated to %d tokens", f"{truncated:,}", f"{len(data):,}", run.max_length)
     return {"task": task.name, "split": split, "samples": len(data), "model": str(run.folder), **metrics}
+
+
+def run_objective(manager: TaskrunPluginManager, run: LoadedRun, task: TaskSpec, config: RunConfig) -> Any:
+    """The loss the run trained on where it was not the model's own (`--class-weights balanced`,
+    a plugin's `taskrun_loss`), rebuilt from the training label counts metrics.json records; None
+    for another task than the run's, or a run without one."""
+    if task.name != run.task.name:
+        return None
+    try:
+        recorded = json.loads((run.folder / "metrics.json").read_text(encoding="utf-8"))["train"]["label_counts"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    counts = [int(recorded.get(name, 0)) for name in run.label_names] if isinstance(recorded, dict) else []
+    objective, _ = manager.stages(task).loss(config, counts)
+    return objective
 
 
 def evaluation_order(features: Any, batch_size: int, config: RunConfig) -> list[int] | None:
@@ -516,20 +518,6 @@ def evaluation_order(features: Any, batch_size: int, config: RunConfig) -> list[
     import torch
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    lengths = [_size(ids) for ids in features["input_ids"]]
+    lengths = [token_count(ids) for ids in features["input_ids"]]
     generator = torch.Generator().manual_seed(config.seed)
     return list(LengthGroupedSampler(batch_size, lengths=lengths, generator=generator))
-
-
-def _references(task: TaskSpec, data: Any, data_labels: list[str], model_labels: list[str]) -> np.ndarray:
-    """The split's labels as the model's ids: matched by name, never by position."""
-    raw = list(data[task.label_column])
-    if not data_labels:
-        return np.asarray(raw, dtype=float)
-    to_model = ids_by_name(data_labels, model_labels)
-    if raw and isinstance(raw[0], list):  # multi-label: labels the model does not have are left out
-        hot = np.zeros((len(raw), len(model_labels)), dtype=int)
-        for row, ids in enumerate(raw):
-            hot[row, [to_model[i] for i in ids if to_model[i] != UNSEEN]] = 1
-        return hot
-    return np.asarray([to_model[i] if i >= 0 else -1 for i in raw])

@@ -38,7 +38,7 @@ from .checkpoints import (
     find_resume_point,
 )
 from .errors import ModelSourceError, TaskrunError, UsageError
-from .family import family_of
+from .family import family_of, token_count
 from .launch import check_sharding_possible, decided_once, is_main_process, launch_record
 from .manager import TaskrunPluginManager
 from .models import resolve_model, usable_max_length
@@ -54,6 +54,7 @@ from .outputs import (
 )
 from .precision import resolve_precision
 from .scoring import (
+    OBJECTIVE_LOSS,
     best_evaluation,
     best_metric,
     evaluation_history,
@@ -232,6 +233,11 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
             log.info("resuming from %s (step %d)", resume_from.path, resume_from.step)
         train_output = trainer.train(resume_from_checkpoint=str(resume_from.path) if resume_from else None)
         final = trainer.predict(tokenized["validation"], metric_key_prefix="eval")  # gathered over all processes
+        if trainer.compute_loss_func is not None:  # `loss` is the model's own; the objective beside it, named
+            trainer.compute_loss_func = None
+            own = trainer.predict(tokenized["validation"], metric_key_prefix="eval")
+            final.metrics[f"eval_{OBJECTIVE_LOSS}"] = final.metrics["eval_loss"]
+            final.metrics["eval_loss"] = own.metrics["eval_loss"]
         save_final_model(trainer, staging)  # every process calls it (a sharded model is gathered); rank 0 writes
 
         metrics = run_metrics(task, config, tokenized, train_output, final, label_names, counts, truncated)
@@ -281,7 +287,7 @@ def metric_function(manager: TaskrunPluginManager, task: TaskSpec, config: RunCo
 
 def run_metrics(task, config, tokenized, train_output, final, label_names, counts, truncated) -> dict[str, Any]:
     """metrics.json: the training figures, the final evaluation, the primary metric."""
-    train_tokens = sum(len(ids) for ids in tokenized["train"]["input_ids"]) * config.epochs
+    train_tokens = sum(token_count(ids) for ids in tokenized["train"]["input_ids"]) * config.epochs
     train = {"steps": train_output.global_step, **_strip("train_", train_output.metrics)}
     train["tokens_per_second"] = round(train_tokens / max(train["runtime"], 1e-9), 1)
     evaluation = {"split": "validation", "samples": len(tokenized["validation"]), **_strip("eval_", final.metrics)}

@@ -16,6 +16,9 @@ from .family import family_of
 from .manager import TaskrunPluginManager
 from .task import Predictions, RunConfig, TaskSpec
 
+# metrics.json's name for the loss a run trained on where it was not the model's own
+# (`--class-weights balanced`, a plugin's taskrun_loss); `loss` is always the model's own loss
+OBJECTIVE_LOSS = "objective_loss"
 NOT_SCORES = {
     "rows_with_unseen_labels",
     "split",

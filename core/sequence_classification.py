@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from .data import class_names
-from .errors import UsageError
+from .errors import DataError, UsageError
 from .family import Family, PredictRows, confusion_matrix, softmax
+from .splits import UNSEEN, ids_by_name
 from .task import Predictions, RunConfig, TaskSpec
 from .tokenization import encode
 
@@ -124,6 +125,23 @@ class SequenceClassification(Family):
         if task.problem_type == "single-label":
             figures["confusion_matrix"] = confusion_matrix(references, predicted, label_names)
         return figures
+
+    def eval_references(self, task, split, data, features, data_labels, model_labels, run):
+        """The split's label column as the model's ids (by name); refused where rows have no label
+        or where the run was trained on pairs and the task gives single texts (or the reverse)."""
+        references = label_ids_by_name(task, data, data_labels, model_labels)
+        if task.problem_type == "single-label" and (references == -1).any():
+            raise DataError(
+                f"the {split} split of {task.name!r} has {int((references == -1).sum())} unlabelled row(s); "
+                "it cannot be scored (GLUE's test files have no labels)."
+            )
+        columns = [c for c in task.text_columns if c in data.column_names]
+        if (len(columns) == 2) != run.pair:
+            raise DataError(
+                f"the model was trained on {'pairs of texts' if run.pair else 'single texts'}, "
+                f"but {task.name!r} gives {'pairs' if len(columns) == 2 else 'single texts'}."
+            )
+        return features, references
 
     def eval_loss(self, task, logits, references, model_loss):
         """The loss the head computes, over the rows with a label the model has: cross-entropy
@@ -243,3 +261,17 @@ class SequenceClassification(Family):
 def text_inputs(record: dict[str, Any]) -> list[str]:
     """The one or two text columns a run's model was trained on (`text` for older records)."""
     return list(record.get("text_inputs") or ["text"])
+
+
+def label_ids_by_name(task: TaskSpec, data: Any, data_labels: list[str], model_labels: list[str]) -> np.ndarray:
+    """The split's labels as the model's ids: matched by name, never by position."""
+    raw = list(data[task.label_column])
+    if not data_labels:
+        return np.asarray(raw, dtype=float)
+    to_model = ids_by_name(data_labels, model_labels)
+    if raw and isinstance(raw[0], list):  # multi-label: labels the model does not have are left out
+        hot = np.zeros((len(raw), len(model_labels)), dtype=int)
+        for row, ids in enumerate(raw):
+            hot[row, [to_model[i] for i in ids if to_model[i] != UNSEEN]] = 1
+        return hot
+    return np.asarray([to_model[i] if i >= 0 else -1 for i in raw])

@@ -610,6 +610,11 @@ def _apply_config_file(ctx: click.Context, param: click.Parameter, value: Path |
 # -- resolving and recording -------------------------------------------------------------------
 
 
+def given_options(ctx: click.Context, task: TaskSpec) -> set[str]:
+    """The options whose value the caller chose (command line, Python, a settings file)."""
+    return {name for name, source in sources(ctx, task).items() if source not in ("default", "task default")}
+
+
 def sources(ctx: click.Context, task: TaskSpec) -> dict[str, str]:
     """Where each option's value came from: command line, python, config file F, task default or
     default (the core's)."""

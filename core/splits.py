@@ -9,6 +9,7 @@ from typing import Any
 
 from .data import class_names
 from .errors import DataError, PluginError
+from .family import family_of
 from .manager import TaskrunPluginManager
 from .task import RunConfig, TaskSpec
 
@@ -57,7 +58,7 @@ def load_data(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig) 
     for split in ("train", "validation"):
         if len(dataset[split]) == 0:
             raise DataError(f"task {task.name!r}: the {split} split has no rows.")
-    return dataset, label_names_of(task, dataset)
+    return dataset, family_of(task).label_names(task, dataset)
 
 
 IMBALANCE_RATIO = 5.0

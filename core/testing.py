@@ -81,11 +81,15 @@ class RunOutcome:
     def error(self) -> str | None:
         """The error taskrun reported (its `Error: ...` line and the hint after it), or None:
         for a plugin's failure it names the plugin, the hook and the task."""
+        if self.exit_code == 0:
+            return None
         lines = self.stderr.splitlines()
         starts = [i for i, line in enumerate(lines) if line.startswith("Error: ")]
-        if self.exit_code == 0 or not starts:
-            return None
-        return "\n".join(lines[starts[-1] :]).removeprefix("Error: ")
+        if starts:
+            return "\n".join(lines[starts[-1] :]).removeprefix("Error: ")
+        if self.exception is not None:  # an unexpected crash: the exception itself
+            return f"{type(self.exception).__name__}: {self.exception}"
+        return "\n".join(lines[-5:]) or f"exit code {self.exit_code}, nothing on stderr"
 
     @property
     def labels(self) -> list[str]:
@@ -93,16 +97,20 @@ class RunOutcome:
         config = json.loads((self.output_dir / "config.json").read_text())
         return [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
 
-    def predict(self, texts: list[Any]) -> list[dict[str, Any]]:
+    def predict(self, texts: list[Any], plugins: Iterable[Any] | None = None) -> list[dict[str, Any]]:
         """The saved model's answers through `transformers.pipeline`, of the task the run folder
         records (`text-classification` for sequence classification, `token-classification`'s
-        entities for a token task, ...)."""
-        import json
-
+        entities for a token task, ...); through `taskrun.predict` (with `plugins`) for a family
+        that transformers has no pipeline for."""
         from transformers import pipeline
+        from transformers.pipelines import SUPPORTED_TASKS
 
         record = json.loads((self.output_dir / "run_config.json").read_text(encoding="utf-8"))
         tag = record.get("pipeline_tag", "text-classification")  # runs made before families: classification
+        if tag not in SUPPORTED_TASKS:
+            from .api import predict
+
+            return predict(self.output_dir, texts, plugins=list(plugins) if plugins is not None else None)
         return pipeline(tag, model=str(self.output_dir), device="cpu")(texts)
 
 

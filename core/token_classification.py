@@ -230,6 +230,9 @@ class TokenClassification(Family):
                 flat.append({"input": number, **entity})
         return flat
 
+    def output_columns(self, suffix):
+        return [] if suffix in (".jsonl", ".json") else ["input", "type", "score", "start", "end", "text"]
+
     def table(self, rows, texts):
         several = len(rows) > 1
         header = (["INPUT"] if several else []) + ["TYPE", "SCORE", "START", "END", "TEXT"]

@@ -154,7 +154,7 @@ def test_11_only_one_class_in_training(run_csv, tmp_path):
     assert "the training data holds only one class ('pos', 11 rows)" in result.stderr  # 1 of 12 held out
 
 
-def test_12_imbalance_warns_reports_per_class_and_class_weights_run(run_csv, tmp_path):
+def test_12_imbalance_warns_reports_per_class_and_class_weights_run(cli, run_csv, tmp_path):
     rows = [("the movie was good", "pos")] * 30 + [("the plot was bad", "neg")] * 4
     train = write_csv(tmp_path / "t.csv", rows)
     dev = write_csv(tmp_path / "dev.csv", [("the film was great", "pos"), ("the actor was awful", "neg")])
@@ -168,6 +168,14 @@ def test_12_imbalance_warns_reports_per_class_and_class_weights_run(run_csv, tmp
     weighted, out = run_csv(train, "--validation", dev, "--class-weights", "balanced", "--overwrite")
     assert weighted.exit_code == 0, weighted.output
     assert json.loads((out / "run_config.json").read_text())["class_weights"] == "balanced"
+    # both losses, named: the model's own (comparable with unweighted runs) and the balanced objective
+    recorded = json.loads((out / "metrics.json").read_text())["eval"]
+    assert recorded["objective_loss"] != pytest.approx(recorded["loss"], abs=1e-4)
+    figures = tmp_path / "eval.json"
+    scored = cli("eval", out, "custom-csv", "--validation", dev, "--output", figures)
+    assert scored.exit_code == 0, scored.output + scored.stderr
+    for key in ("loss", "objective_loss", "accuracy"):  # eval gives the run's own figures, both losses
+        assert json.loads(figures.read_text())[key] == pytest.approx(recorded[key], abs=1e-4), key
 
 
 def test_12_balanced_loss_weighs_each_class_the_same_in_total():
