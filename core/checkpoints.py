@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError
+from .errors import CheckpointError, OutputWriteError
 from .files import write_json
 
 log = logging.getLogger("taskrun")
@@ -219,10 +219,19 @@ def _deepspeed_checkpoint_classes() -> list[Any]:
 
 
 def discard_after(root: Path, step: int) -> None:
-    """Remove the checkpoints newer than the one a run resumes from: they belong to the abandoned path."""
+    """Remove the checkpoints newer than the one a run resumes from: they belong to the abandoned
+    path. One that cannot be removed stops the run, naming it: left there, the next `--resume
+    auto` would take it for this run's newest."""
     for later_step, folder in _step_folders(root):
         if later_step > step:
-            shutil.rmtree(folder, ignore_errors=True)
+            try:
+                shutil.rmtree(folder)
+            except OSError as exc:
+                raise OutputWriteError(
+                    f"cannot remove {folder}, a checkpoint newer than step {step} that this resumed run "
+                    f"abandons: {exc.strerror or exc}",
+                    hint="Remove it (or make it writable) and resume again; the other checkpoints are intact.",
+                ) from exc
 
 
 def rotate(root: Path, keep: int) -> None:

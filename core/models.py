@@ -44,11 +44,32 @@ def resolve_model(name: str) -> str:
     from huggingface_hub import try_to_load_from_cache
 
     config = try_to_load_from_cache(name, "config.json")
-    weights = [try_to_load_from_cache(name, f) for f in ("model.safetensors", "pytorch_model.bin")]
-    if isinstance(config, str) and any(isinstance(w, str) for w in weights):
+    if isinstance(config, str) and _cached_weights(name):
         return str(Path(config).parent)  # a complete snapshot in the cache: no network needed
     require_hub(f"model {name!r}", instead=OFFLINE_CHOICES)
     return name
+
+
+def _cached_weights(name: str) -> bool:
+    """Whether the Hub cache holds all of `name`'s weights: one file, or every shard its index names."""
+    import json
+
+    from huggingface_hub import try_to_load_from_cache
+
+    for single in ("model.safetensors", "pytorch_model.bin"):
+        if isinstance(try_to_load_from_cache(name, single), str):
+            return True
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        index = try_to_load_from_cache(name, index_name)
+        if not isinstance(index, str):
+            continue
+        try:
+            shards = set(json.loads(Path(index).read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, AttributeError):
+            continue
+        if shards and all(isinstance(try_to_load_from_cache(name, shard), str) for shard in shards):
+            return True
+    return False
 
 
 def load_pretrained(load: Any, folder: str | Path, what: str) -> Any:

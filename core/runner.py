@@ -157,6 +157,8 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     room_for = 0 if config.save_every == "no" else config.keep_checkpoints
     decided_once(lambda: check_room(config.output_dir, config.model_path, room_for))
     family = family_of(task)
+    # the tokenizer first: every hook sees --max-length as cut to what the model takes
+    tokenizer, config = load_tokenizer(config)
     dataset, label_names = load_data(manager, task, config)
     log.info(
         "task %s (plugin %s, %s): %s train and %s validation examples%s",
@@ -171,7 +173,6 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     if counts:
         family.check_classes(task, counts, label_names)
     best = best_metric(task, config.metric_for_best, len(label_names))
-    tokenizer, config = load_tokenizer(config)
     data_id = data_digest(dataset)
     # Imports torch: after every check that can fail fast. One choice for all processes (a timing).
     precision = decided_once(lambda: resolve_precision(config.precision))
