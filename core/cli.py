@@ -390,8 +390,8 @@ def predict_command(
         click.echo(f"taskrun: {outcome.truncated} text(s) longer than {run.max_length} tokens were truncated", err=True)
     if output:
         suffix = output.suffix.lower()
-        rows = run.family.output_rows(outcome.rows, suffix)
-        inference.write_rows(rows, output, run.family.output_columns(suffix))
+        written = run.family.output_rows(outcome.rows, suffix)
+        inference.write_rows(written, output, run.family.output_columns(suffix))
         click.echo(f"taskrun: {len(outcome.rows)} prediction(s) written to {output}", err=True)
     else:
         header, rows = run.family.table(outcome.answers, [_short(text) for text in outcome.texts])
@@ -595,19 +595,22 @@ def _split(rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
 
 def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:
     """The lines printed when a run ends: task, model, metrics, time, where the files are."""
-    from .scoring import scores_of
+    from .scoring import epochs_text, kept_text, scores_of
 
     train, evaluation = metrics["train"], metrics["eval"]
     scores = "  ".join(f"{k} {v:.4f}" for k, v in scores_of(evaluation).items())
+    kept = kept_text(metrics)
     minutes, secs = divmod(int(round(seconds)), 60)
     return "\n".join(
         [
             "",
             f"taskrun: {metrics['task']} finished in {minutes}m {secs:02d}s",
             f"  model    {config.model}",
-            f"  train    {train['samples']:,} examples, {config.epochs:g} epoch(s), "
+            f"  train    {train['samples']:,} examples, {epochs_text(metrics, config.epochs)}, "
             f"{train['samples_per_second']:.1f} samples/s, {train['tokens_per_second']:,.0f} tokens/s",
+            *([f"  kept     {kept}"] if kept else []),
             f"  eval     {evaluation['samples']:,} validation examples: {scores}",
+            *([f"  warning  {evaluation['collapsed']}"] if evaluation.get("collapsed") else []),
             *_per_class_lines(evaluation.get("per_class", {})),
             f"  output   {config.output_dir}/ (model, tokenizer, metrics.json, run_config.json, README.md)",
             *([f"  pictures {', '.join(metrics['pictures'])}"] if metrics.get("pictures") else []),

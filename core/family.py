@@ -160,6 +160,18 @@ class Family:
         """metrics.json's per-class table (`per_class`) and `confusion_matrix`, where they apply."""
         return {}
 
+    def metric_order(self, task: TaskSpec, names: list[str]) -> list[str]:
+        """`names` with the metric that should lead first: the primary metric of a task that names
+        none (it picks the best checkpoint and heads the summary)."""
+        return names
+
+    def collapse(
+        self, task: TaskSpec, predictions: Predictions, references: np.ndarray, label_names: list[str]
+    ) -> str | None:
+        """A sentence when the model gives every validation example the same answer (one class,
+        one value): a model that learned nothing, whatever its accuracy says; else None."""
+        return None
+
     def pictures(self, evaluation: dict[str, Any]) -> list[str]:
         """The PNG files a run draws, from its final evaluation."""
         return (["confusion_matrix.png"] if "confusion_matrix" in evaluation else []) + ["training_curves.png"]

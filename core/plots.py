@@ -53,8 +53,11 @@ def confusion_matrix_png(path: Path, labels: list[str], matrix: list[list[int]],
     plt.close(figure)
 
 
-def training_curves_png(path: Path, history: list[dict[str, Any]], main_metric: str | None, title: str) -> None:
-    """Training loss per logging step, validation loss and the main metric per evaluation."""
+def training_curves_png(
+    path: Path, history: list[dict[str, Any]], main_metric: str | None, title: str, kept_step: int | None = None
+) -> None:
+    """Training loss per logging step, validation loss and the main metric (the one that chose the
+    published model) per evaluation; the published evaluation (`kept_step`) marked on both."""
     plt = _pyplot()
     train = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
     evals = [h for h in history if "eval_loss" in h and "step" in h]
@@ -74,7 +77,11 @@ def training_curves_png(path: Path, history: list[dict[str, Any]], main_metric: 
         if points:
             metric_axes.plot(*zip(*points), "o-", color="tab:green")
         metric_axes.set_xlabel("step")
-        metric_axes.set_title(f"validation {main_metric}")
+        metric_axes.set_title(f"validation {main_metric} (chooses the published model)")
+    if kept_step is not None:
+        for panel in axes[0]:
+            panel.axvline(kept_step, color="grey", linestyle=":", label=f"published (step {kept_step})")
+        loss_axes.legend()
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

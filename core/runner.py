@@ -237,17 +237,34 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         if trainer.compute_loss_func is not None:  # `loss` is the model's own; the objective beside it, named
             trainer.compute_loss_func = None
             own = trainer.predict(tokenized["validation"], metric_key_prefix="eval")
-            final.metrics[f"eval_{OBJECTIVE_LOSS}"] = final.metrics["eval_loss"]
-            final.metrics["eval_loss"] = own.metrics["eval_loss"]
+            figures = dict(final.metrics or {})
+            figures[f"eval_{OBJECTIVE_LOSS}"], figures["eval_loss"] = (
+                figures["eval_loss"],
+                (own.metrics or {})["eval_loss"],
+            )
+            final = final._replace(metrics=figures)
         save_final_model(trainer, staging)  # every process calls it (a sharded model is gathered); rank 0 writes
 
         metrics = run_metrics(task, config, tokenized, train_output, final, label_names, counts, truncated)
         metrics.update(best_record(trainer.state, args, best, config))
+        if metrics["stopped_early"]:
+            log.info(
+                "training stopped early at step %d (epoch %g of %g): no better %s in %d evaluations",
+                trainer.state.global_step,
+                round(trainer.state.epoch or 0, 2),
+                config.epochs,
+                best[0],
+                config.early_stopping,
+            )
         if unseen.get("validation"):
             metrics["eval"]["rows_with_unseen_labels"] = unseen["validation"]
         predictions = postprocess(manager, task, config, final.predictions, label_names)
         references: Any = final.label_ids if final.label_ids is not None else []
         metrics["eval"].update(family.class_figures(task, predictions, references, label_names))
+        collapsed = family.collapse(task, predictions, references, label_names)
+        if collapsed:  # said on stderr now, in the summary and metrics.json after
+            metrics["eval"]["collapsed"] = collapsed
+            log.warning("%s: it learned nothing it can show, whatever the scores say", collapsed)
         metrics["seconds"] = round(time.monotonic() - started, 1)
         if not main:
             return RunResult(config.output_dir, metrics, time.monotonic() - started, main_process=False)

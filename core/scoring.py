@@ -91,10 +91,33 @@ def scores_of(evaluation: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def epochs_text(metrics: dict[str, Any], configured: float) -> str:
+    """How long the run trained, for the summary and the card: "3 epoch(s)", or "2 of 4 epoch(s),
+    stopped early" where early stopping ended it."""
+    trained = metrics.get("train", {}).get("epoch")
+    if metrics.get("stopped_early") and isinstance(trained, (int, float)):
+        return f"{round(trained, 2):g} of {configured:g} epoch(s), stopped early"
+    return f"{configured:g} epoch(s)"
+
+
+def kept_text(metrics: dict[str, Any]) -> str | None:
+    """Which model was published, for the summary and the card: the best evaluation (its epoch,
+    step and the metric that chose it) or the last one; None for a run that records neither."""
+    best = metrics.get("best")
+    if not best:
+        return None
+    if best.get("published") == "best" and best.get("value") is not None:
+        epoch = f"epoch {round(best['epoch'], 2):g}, " if best.get("epoch") is not None else ""
+        return f"the best evaluation ({epoch}step {best['step']}) by {best['metric']} {best['value']:.4f}"
+    return "the model of the last step"
+
+
 def primary_metric(task: TaskSpec, reported: list[str]) -> tuple[str, bool]:
-    """The task's headline metric, plotted and shown first, and whether higher is better
-    (without metrics: the validation loss, lower is better)."""
-    return task.primary([name for name in reported if name != "loss"] or ["loss"])
+    """The task's headline metric, plotted and shown first, and whether higher is better: the one
+    the task names, else its first declared one, else the family's choice (without metrics: the
+    validation loss, lower is better)."""
+    names = [name for name in reported if name != "loss"] or ["loss"]
+    return task.primary(family_of(task).metric_order(task, names))
 
 
 def expected_metric_names(task: TaskSpec, num_labels: int) -> list[str]:

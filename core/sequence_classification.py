@@ -126,6 +126,36 @@ class SequenceClassification(Family):
             figures["confusion_matrix"] = confusion_matrix(references, predicted, label_names)
         return figures
 
+    def metric_order(self, task, names):
+        """Single-label: the Matthews correlation first, where reported: unlike accuracy (or one
+        class's F1), it is 0 for a model that predicts one class, however imbalanced the data."""
+        lead = "matthews_correlation"
+        return (
+            [lead, *(n for n in names if n != lead)] if task.problem_type == "single-label" and lead in names else names
+        )
+
+    def collapse(self, task, predictions, references, label_names):
+        if task.problem_type == "regression":
+            values = np.asarray(predictions.values, dtype=float).reshape(-1)
+            spread = float(np.ptp(values)) if len(values) > 1 else 1.0
+            if spread <= 1e-6 * max(1.0, float(np.abs(values).max())):
+                return f"the model predicts one value ({values[0]:.4g}) for all {len(values):,} validation examples"
+            return None
+        ids = np.asarray(predictions.label_ids)
+        if len(ids) < 2 or len(label_names) < 2:
+            return None
+        if task.problem_type == "multi-label":
+            if (ids == ids[0]).all():
+                chosen = [label_names[i] for i in np.flatnonzero(ids[0])]
+                return (
+                    f"the model predicts the same labels ({', '.join(chosen) or 'none'}) for all "
+                    f"{len(ids):,} validation examples"
+                )
+            return None
+        if len(set(ids.tolist())) == 1:
+            return f"the model predicts '{label_names[int(ids[0])]}' for all {len(ids):,} validation examples"
+        return None
+
     def eval_references(self, task, split, data, features, data_labels, model_labels, run):
         """The split's label column as the model's ids (by name); refused where rows have no label
         or where the run was trained on pairs and the task gives single texts (or the reverse)."""

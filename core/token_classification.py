@@ -172,6 +172,14 @@ class TokenClassification(Family):
         flat_predicted = [ids[t] for sentence in predicted for t in sentence]
         return {"per_class": per_type, "confusion_matrix": confusion_matrix(flat_true, flat_predicted, label_names)}
 
+    def collapse(self, task, predictions, references, label_names):
+        _, predicted = tag_sequences(predictions.label_ids, references, label_names)
+        tags = {tag for sentence in predicted for tag in sentence}
+        words = sum(len(sentence) for sentence in predicted)
+        if len(tags) == 1 and len(predicted) > 1 and len(label_names) > 1:
+            return f"the model tags all {words:,} validation words '{tags.pop()}'"
+        return None
+
     def pictures(self, evaluation):
         return [
             *(["per_class.png"] if evaluation.get("per_class") else []),

@@ -13,6 +13,8 @@ def taskrun_register_tasks(register):
             name=TASK,
             text_columns=("sentence",),
             labels=LABELS,
+            metrics=("accuracy", "f1", "matthews_correlation"),
+            primary_metric="accuracy",  # as GLUE reports SST-2 (balanced: a one-class model scores 0.5)
             uses_data_dir=True,
             data_source="The Hub's nyu-mll/glue (sst2), or --data-dir with GLUE's SST-2 train.tsv, dev.tsv "
             "and test.tsv.",

@@ -42,6 +42,7 @@ def options(workdir: Path, output: str, *extra: str) -> list[str]:
         "--no-pictures",
         "--output-dir",
         str(workdir / output),
+        *(() if "--metric-for-best" in extra else ("--metric-for-best", "accuracy")),  # what the data is made for
         *extra,
     ]
 
@@ -89,6 +90,12 @@ def test_early_stopping_stops_after_patience_evaluations_without_improvement(cli
     assert [entry["step"] for entry in metrics["eval_history"]] == [6, 12, 18, 24, 30, 36, 42]
     assert metrics["stopped_early"] is True and metrics["train"]["steps"] == 42
     assert metrics["best"]["step"] == BEST_STEP and metrics["best"]["published"] == "best"
+    # said on the console, in the summary and on the card: trained epochs, not the configured 8
+    assert "training stopped early at step 42 (epoch 7 of 8): no better accuracy in 3 evaluations" in result.stderr
+    assert "7 of 8 epoch(s), stopped early" in result.stdout
+    assert "kept     the best evaluation (epoch 4, step 24) by accuracy 1.0000" in result.stdout
+    card = (workdir / "early" / "README.md").read_text()
+    assert "7 of 8 epoch(s), stopped early" in card and "The published model is the best evaluation (epoch 4" in card
 
 
 def test_an_unknown_metric_for_best_is_refused_before_training(cli, workdir):
