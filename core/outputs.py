@@ -44,9 +44,15 @@ def output_dir_lock(output_dir: Path, what: str = "a run") -> Iterator[None]:
     once, naming the process that holds it (`what`: "a run", "a search"). The lock file is
     removed when the lock is released."""
     path = lock_file(output_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputWriteError(
+                f"--output-dir {output_dir}: cannot write in {path.parent} ({exc.strerror or exc}).",
+                hint="Choose a folder you can write to; nothing was written.",
+            ) from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

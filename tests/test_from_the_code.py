@@ -106,3 +106,27 @@ def test_every_hook_sees_the_max_length_cut_to_the_model(manager, cli, tiny_mode
     )
     assert result.exit_code == 0, result.output + result.stderr
     assert seen == {"load_dataset": 64, "data_collator": 64}  # the tiny model takes 64 tokens
+
+
+def test_a_read_only_output_folder_is_named_with_exit_7_before_any_work(cli, tiny_model, tmp_path, monkeypatch):
+    """Issue 23, item 7: the lock file was the first write, and its OSError a traceback."""
+    import os
+
+    from taskrun import outputs
+
+    parent = tmp_path / "read-only"
+    parent.mkdir()
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if str(path).startswith(str(parent)) and flags & os.O_CREAT:
+            raise PermissionError(13, "Read-only file system", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(outputs.os, "open", read_only)
+    train = tmp_path / "t.csv"
+    train.write_text("text,label\n" + "the plot was good,pos\nthe plot was bad,neg\n" * 6)
+    result = cli("run", "custom-csv", "--train", train, "--model", tiny_model, "--output-dir", parent / "run")
+    assert result.exit_code == 7, result.output + result.stderr
+    assert f"--output-dir {parent / 'run'}: cannot write in {parent} (Read-only file system)" in result.stderr
+    assert "Traceback" not in result.stderr and list(parent.iterdir()) == []
