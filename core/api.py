@@ -3,7 +3,8 @@
 The same options as the command line, as keyword arguments in snake_case (`learning_rate=3e-5`,
 `text_column="review"`), checked the same way; a `config=` file supplies defaults as `--config`
 does. Errors are taskrun's exceptions (`taskrun.errors`), never an exit. Each call builds what it
-needs and leaves nothing behind, so calls can follow each other in one process.
+needs and leaves nothing behind, so calls can follow each other in one process; calls from
+several threads run one after the other (the second waits, and says so).
 
     import taskrun
     result = taskrun.run("mrpc", model="embedded", data_dir="glue/MRPC", epochs=3)
@@ -13,8 +14,11 @@ needs and leaves nothing behind, so calls can follow each other in one process.
 
 from __future__ import annotations
 
+import functools
+import logging
+import threading
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence, TypeVar
 
 from .errors import UsageError
 from .manager import TaskrunPluginManager, build_manager
@@ -32,7 +36,30 @@ from .settings import (
 )
 from .task import RunConfig, TaskSpec
 
+log = logging.getLogger("taskrun")
+_Call = TypeVar("_Call", bound=Callable[..., Any])
+_ONE_AT_A_TIME = threading.RLock()
 
+
+def one_at_a_time(function: _Call) -> _Call:
+    """Calls from several threads of one process run one after the other: a run changes
+    process-wide state (the seed, library log levels, lazily imported modules), so two at once
+    could break each other. A call that has to wait says so."""
+
+    @functools.wraps(function)
+    def serialised(*args: Any, **kwargs: Any) -> Any:
+        if not _ONE_AT_A_TIME.acquire(blocking=False):
+            log.info("taskrun.%s waits for another taskrun call of this process to finish", function.__name__)
+            _ONE_AT_A_TIME.acquire()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _ONE_AT_A_TIME.release()
+
+    return serialised  # type: ignore[return-value]
+
+
+@one_at_a_time
 def run(
     task: str,
     *,
@@ -56,6 +83,7 @@ def run(
     return run_task(manager, settings)
 
 
+@one_at_a_time
 def run_seeds(
     task: str,
     seeds: Sequence[int],
@@ -72,6 +100,7 @@ def run_seeds(
     return run_each(manager, run_config(manager, task, config, options)[0], list(seeds))
 
 
+@one_at_a_time
 def tune(
     task: str,
     *,
@@ -123,6 +152,7 @@ def run_config(
     return config_from_values(spec, values, sources(ctx, spec)), list(seeds) if seeds else None
 
 
+@one_at_a_time
 def predict(
     run_dir: str | Path,
     texts: str | Sequence[str] | Sequence[tuple[str, str]],
@@ -169,6 +199,7 @@ def pair_separator() -> str:
     return PAIR_SEPARATOR
 
 
+@one_at_a_time
 def evaluate(
     run_dir: str | Path,
     task: str,

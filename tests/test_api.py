@@ -27,9 +27,16 @@ def options(tiny_model, reviews_csv):
     }
 
 
-def test_run_twice_in_one_process_gives_the_same_result(options, tmp_path):
-    first = taskrun.run("custom-csv", output_dir=tmp_path / "a", **options)
-    second = taskrun.run("custom-csv", output_dir=tmp_path / "b", **options)
+def test_two_runs_from_two_threads_of_one_process_give_the_same_result(options, tmp_path, caplog):
+    """Issue 23, item 9: calls from two threads run one after the other (the second said it waited);
+    each leaves nothing behind that changes the other's result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    caplog.set_level("INFO", logger="taskrun")
+    with ThreadPoolExecutor(2) as pool:
+        calls = [pool.submit(taskrun.run, "custom-csv", output_dir=tmp_path / name, **options) for name in "ab"]
+        first, second = (call.result() for call in calls)
+    assert "taskrun.run waits for another taskrun call of this process to finish" in caplog.text
     assert first.output_dir == tmp_path / "a" and (first.output_dir / "model.safetensors").is_file()
     assert first.metrics["eval"]["loss"] == second.metrics["eval"]["loss"]
     assert first.metrics["eval"]["accuracy"] == second.metrics["eval"]["accuracy"]
