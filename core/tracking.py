@@ -81,7 +81,8 @@ def _mlflow_online() -> str | None:
 def _mlflow_problem() -> str | None:
     """The MLflow settings that Trainer's callback or MLflow itself would refuse only once training
     starts, after the model is loaded: the integration turned off, a database store without the
-    full mlflow package (mlflow-skinny has none), a file store that MLflow 3.13+ refuses."""
+    database driver packages (mlflow-skinny does not install them), a file store that MLflow
+    3.13+ refuses."""
     if _env("DISABLE_MLFLOW_INTEGRATION").upper() == "TRUE":
         return "DISABLE_MLFLOW_INTEGRATION is TRUE, which turns Trainer's MLflow logging off: unset it"
     uri = _env("MLFLOW_TRACKING_URI")
@@ -90,11 +91,13 @@ def _mlflow_problem() -> str | None:
     if not uri and Path("mlruns").is_dir():
         return None  # MLflow goes on with the file store there; it says so itself
     scheme = urlparse(uri or MLFLOW_DEFAULT_STORE).scheme.split("+")[0].lower()
-    if scheme in _MLFLOW_DATABASES and importlib.util.find_spec("sqlalchemy") is None:
+    missing = [name for name in ("sqlalchemy", "alembic") if importlib.util.find_spec(name) is None]
+    if scheme in _MLFLOW_DATABASES and missing:
         store = uri or f"{MLFLOW_DEFAULT_STORE}, its default"
         return (
-            f"MLflow's database store ({store}) needs the full mlflow package, and only mlflow-skinny is "
-            'installed: pip install "taskrun[mlflow]", or set MLFLOW_TRACKING_URI to a tracking server'
+            f"MLflow's database store ({store}) needs {' and '.join(missing)}, which mlflow-skinny does not "
+            'install: pip install "taskrun[mlflow]" (the full mlflow), or pip install sqlalchemy alembic, '
+            "or set MLFLOW_TRACKING_URI to a tracking server"
         )
     if (
         uri

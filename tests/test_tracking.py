@@ -219,15 +219,18 @@ def test_mlflow_turned_off_by_its_variable_is_refused(monkeypatch):
     assert "DISABLE_MLFLOW_INTEGRATION is TRUE" in refusal(["mlflow"])
 
 
-def test_mlflows_default_database_store_needs_the_full_package(monkeypatch, tmp_path):
-    """mlflow-skinny has no database support (no sqlalchemy): MLflow would fail only once training starts."""
+def test_mlflows_default_database_store_needs_sqlalchemy_and_alembic(monkeypatch, tmp_path):
+    """mlflow-skinny installs neither sqlalchemy nor alembic, which a database store needs: MLflow
+    would fail only once training starts. With both beside mlflow-skinny, it works."""
     monkeypatch.chdir(tmp_path)
     pretend(monkeypatch, installed=("mlflow",), missing=("sqlalchemy",))
     message = refusal(["mlflow"])
-    assert "MLflow's database store (sqlite:///mlflow.db, its default) needs the full mlflow package" in message
-    assert 'pip install "taskrun[mlflow]"' in message
+    assert "MLflow's database store (sqlite:///mlflow.db, its default) needs sqlalchemy, which mlflow-skinny" in message
+    assert 'pip install "taskrun[mlflow]" (the full mlflow), or pip install sqlalchemy alembic' in message
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql+psycopg2://db/mlflow")
-    assert "(postgresql+psycopg2://db/mlflow) needs the full mlflow package" in refusal(["mlflow"])
+    assert "(postgresql+psycopg2://db/mlflow) needs sqlalchemy, which" in refusal(["mlflow"])
+    pretend(monkeypatch, installed=("mlflow",), missing=("alembic",))
+    assert "needs alembic, which mlflow-skinny does not install" in refusal(["mlflow"])
 
 
 def test_mlflows_file_store_needs_its_opt_in(monkeypatch, tmp_path):
