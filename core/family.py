@@ -176,6 +176,8 @@ class Family:
         """The PNG files a run draws, from its final evaluation."""
         return (["confusion_matrix.png"] if "confusion_matrix" in evaluation else []) + ["training_curves.png"]
 
+    # what becomes of the examples whose label the model does not have, said when `eval` meets them
+    unseen_labels_note = "their rows count as errors"
     sort_eval = True  # eval may batch texts of similar length together in fp32 (its loss does not depend on it)
 
     def eval_references(

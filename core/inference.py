@@ -452,7 +452,7 @@ def evaluate_run(
             hint="Evaluate on a task with the same label set.",
         )
     if unknown:
-        log.warning("labels the model does not have: %s; their rows count as errors", ", ".join(unknown))
+        log.warning("labels the model does not have: %s; %s", ", ".join(unknown), run.family.unseen_labels_note)
     features, truncated = features_of(manager, run, task, config, data)
     precision = compute_precision(run.precision, run.device)
     features, references = run.family.eval_references(task, split, data, features, data_labels, model_labels, run)

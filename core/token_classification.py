@@ -41,6 +41,7 @@ class TokenClassification(Family):
     auto_model = "AutoModelForTokenClassification"
     pipeline_tag = "token-classification"
     problem_types = ("single-label",)
+    unseen_labels_note = "the words tagged so are left out of the scores (their entities count neither way)"
     sort_eval = False  # the loss averages over a batch's tokens: batch as the run's evaluation did
 
     # -- data ------------------------------------------------------------------------------------

@@ -484,6 +484,19 @@ def test_eval_matches_tags_by_name_not_position(ner_run, ner_data, tmp_path):
     assert figures["f1"] == pytest.approx(f1_score(true, predicted, zero_division=0))
 
 
+def test_eval_names_the_tags_the_model_does_not_have_and_what_becomes_of_them(ner_run, ner_data, tmp_path):
+    """A tag the model was not trained with (MISC) has no id in it: its words are left out of the
+    scores, and eval says so (it said they "count as errors", which they do not)."""
+    for split in ("train", "dev"):
+        sentences = conll_sentences(ner_data / f"{split}.conll")
+        sentences[0] = [("Eurovision", "B-MISC"), *sentences[0]]
+        write_conll(tmp_path / f"{split}.conll", sentences)
+    options = ["--train", tmp_path / "train.conll", "--validation", tmp_path / "dev.conll"]
+    result = invoke("eval", ner_run, "ner", *options)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "labels the model does not have: B-MISC, I-MISC; the words tagged so are left out" in result.stderr
+
+
 # -- a run folder that does not hold its model -----------------------------------------------------------
 
 
