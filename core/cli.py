@@ -595,6 +595,7 @@ def _split(rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
 
 def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:
     """The lines printed when a run ends: task, model, metrics, time, where the files are."""
+    from .rundir import METRICS, MODEL_CARD, RUN_CONFIG
     from .scoring import scores_of
 
     train, evaluation = metrics["train"], metrics["eval"]
@@ -609,7 +610,7 @@ def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:
             f"{train['samples_per_second']:.1f} samples/s, {train['tokens_per_second']:,.0f} tokens/s",
             f"  eval     {evaluation['samples']:,} validation examples: {scores}",
             *_per_class_lines(evaluation.get("per_class", {})),
-            f"  output   {config.output_dir}/ (model, tokenizer, metrics.json, run_config.json, README.md)",
+            f"  output   {config.output_dir}/ (model, tokenizer, {METRICS}, {RUN_CONFIG}, {MODEL_CARD})",
             *([f"  pictures {', '.join(metrics['pictures'])}"] if metrics.get("pictures") else []),
         ]
     )

@@ -53,6 +53,7 @@ from .outputs import (
     write_failure,
 )
 from .precision import resolve_precision
+from .rundir import TRACKING_LOGS
 from .scoring import (
     OBJECTIVE_LOSS,
     best_evaluation,
@@ -68,7 +69,6 @@ from .tracking import check_report_to, tracking_setup
 
 log = logging.getLogger("taskrun")
 CUT_TO_MODEL = "cut to the model's limit"  # said of a --max-length the model cannot take
-TRACKING_LOGS = "logs"  # the trackers' local files: in the checkpoints folder while training, then in the run
 
 
 @dataclass
@@ -188,6 +188,7 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     # Made before tokenising: it sets up the process group of a distributed launch, so that the
     # local main process tokenises (and fills the cache) while the others wait, then load its entry.
     checkpoints = checkpoint_folder(config.output_dir)
+    # the trackers' local files: in the checkpoints folder while training, then in the run
     report_to, tracker_callbacks = tracking_setup(config.report_to, checkpoints / TRACKING_LOGS)
     args = training_arguments(config, precision, checkpoints, len(dataset["train"]), best, report_to)
     with args.main_process_first(desc="tokenising"):
@@ -255,7 +256,9 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         text_inputs = [c for c in task.text_columns if c in dataset["train"].column_names]
         if (checkpoints / TRACKING_LOGS).is_dir():  # the trackers' files (TensorBoard): the run's, in its record
             shutil.move(checkpoints / TRACKING_LOGS, staging / TRACKING_LOGS)
-        write_record(staging, task, config, metrics, precision, label_names, text_inputs, launch_record(trainer))
+        launch = launch_record(trainer)
+        eval_batch = args.per_device_eval_batch_size
+        write_record(staging, task, config, metrics, precision, label_names, text_inputs, eval_batch, launch)
         publish(staging, config.output_dir)
     except BaseException as exc:
         if main:
