@@ -6,9 +6,10 @@ a table, JSON or CSV, and optionally a bar chart. A folder that is not a run but
 are (`OUTPUT/seed-13/`, `OUTPUT/trial-0003/`, `OUTPUT/trial-0003/seed-13/`) stands for those runs,
 in natural name order.
 
-Reads run_config.json and metrics.json only: no model, no torch, and nothing heavy at import, so
-that the CLI can add `compare_command` and stay fast. Unknown or missing entries of either file
-are tolerated (older and newer runs can be compared); a file that is not JSON is refused by name.
+Reads run_config.json and metrics.json only (through taskrun.rundir): no model, no torch, and
+nothing heavy at import, so that the CLI stays fast; its command is taskrun.cli.compare. Unknown
+or missing entries of either file are tolerated (older and newer runs can be compared); a file
+that is not JSON is refused by name.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
-
-import click
 
 from .errors import OutputWriteError, UsageError
 from .rundir import (
@@ -475,56 +474,3 @@ def comparison_png(comparison: Comparison, path: Path) -> list[str]:
     except OSError as exc:
         raise OutputWriteError(f"cannot write --picture {path}: {exc.strerror or exc}.") from exc
     return shown
-
-
-# -- the command ---------------------------------------------------------------------------------
-
-
-@click.command("compare")
-@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RUN_DIR...")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table, for scripts.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of the table.")
-@click.option(
-    "--picture",
-    type=click.Path(path_type=Path),
-    metavar="FILE.png",
-    help="Also draw the primary metric (and the others while readable) per run as a bar chart.",
-)
-def compare_command(folders: tuple[Path, ...], as_json: bool, as_csv: bool, picture: Path | None) -> None:
-    """Compare finished runs: the settings that differ, the metrics, the time.
-
-    A folder whose subfolders are runs (OUTPUT/seed-13/, OUTPUT/trial-0003/, ...; with `tune
-    --seeds`, OUTPUT/trial-0003/seed-13/) stands for them. Only the runs' JSON files are read: no
-    model is loaded.
-    """
-    from .cli import _handle_errors, _show_log_messages  # here: taskrun.cli adds this command
-
-    _show_log_messages()
-    _handle_errors(_compare)(folders, as_json, as_csv, picture)
-
-
-def _compare(folders: tuple[Path, ...], as_json: bool, as_csv: bool, picture: Path | None) -> None:
-    from .cli import _table
-
-    if as_json and as_csv:
-        raise UsageError("--json and --csv: choose one.")
-    if picture is not None:
-        check_picture_path(picture)
-    comparison = comparison_table(load_runs(folders))
-    for warning in comparison.warnings:
-        log.warning(warning)
-    if as_json:
-        click.echo(to_json(comparison))
-    elif as_csv:
-        click.echo(to_csv(comparison), nl=False)
-    else:
-        header, rows, notes = table_rows(comparison)
-        _table(header, rows)
-        for note in notes:
-            click.echo(note)
-    if picture is not None:
-        if len(comparison.runs) < 2:
-            log.warning("--picture: one run, nothing to compare: no picture drawn")
-        else:
-            comparison_png(comparison, picture)
-            log.info("picture written to %s", picture)

@@ -16,7 +16,8 @@ import click
 import pytest
 from click.testing import CliRunner
 from conftest import sentence
-from taskrun.compare import Run, compare_command, natural_key, short_names, top_runs
+from taskrun.cli.compare import compare_command
+from taskrun.compare import Run, natural_key, short_names, top_runs
 from taskrun.rundir import MetricsRecord, RunRecord
 from taskrun.testing import run_task
 
