@@ -234,11 +234,12 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
             log.info("resuming from %s (step %d)", resume_from.path, resume_from.step)
         train_output = trainer.train(resume_from_checkpoint=str(resume_from.path) if resume_from else None)
         final = trainer.predict(tokenized["validation"], metric_key_prefix="eval")  # gathered over all processes
+        assert final.metrics is not None  # always given by Trainer.predict; typed optional
         if trainer.compute_loss_func is not None:  # `loss` is the model's own; the objective beside it, named
             trainer.compute_loss_func = None
-            own = trainer.predict(tokenized["validation"], metric_key_prefix="eval")
+            own = trainer.predict(tokenized["validation"], metric_key_prefix="eval").metrics or {}
             final.metrics[f"eval_{OBJECTIVE_LOSS}"] = final.metrics["eval_loss"]
-            final.metrics["eval_loss"] = own.metrics["eval_loss"]
+            final.metrics["eval_loss"] = own["eval_loss"]
         save_final_model(trainer, staging)  # every process calls it (a sharded model is gathered); rank 0 writes
 
         metrics = run_metrics(task, config, tokenized, train_output, final, label_names, counts, truncated)
