@@ -29,7 +29,6 @@ MODEL_CARD = "README.md"  # the Hub's model card
 CHECKPOINTS = "checkpoints"  # only while the run trains, or after it was interrupted
 TRACKING_LOGS = "logs"  # the trackers' local files (TensorBoard), where the run logged to one
 PICKLED_ARGS = "training_args.bin"  # Trainer's pickled arguments: deleted, run_config.json holds them
-RECORD_FILES = (METRICS, MODEL_CARD, RUN_CONFIG)  # taskrun's own files, in the order they are written
 
 SEQUENCE_CLASSIFICATION = "sequence-classification"  # the family of runs recorded before families
 SETTINGS = tuple(f.name for f in fields(RunConfig) if f.name != "sources")  # RunConfig's part of the record
