@@ -22,18 +22,11 @@ from typing import Any, Callable, Literal, Sequence, TypeVar
 
 from .errors import UsageError
 from .manager import TaskrunPluginManager, build_manager
+from .options import eval_options, given_options, resolve_options, run_options, sources, tune_options
 from .runner import RunResult
 from .search import TuneResult
 from .seeds import SeedsResult
-from .settings import (
-    config_from_values,
-    eval_options,
-    given_options,
-    resolve_options,
-    run_options,
-    sources,
-    tune_options,
-)
+from .settings import config_from_values, default_output_dir
 from .task import RunConfig, TaskSpec
 
 log = logging.getLogger("taskrun")
@@ -135,8 +128,6 @@ def plugin_manager(plugins: Sequence[Any] | None) -> TaskrunPluginManager:
 
 def tune_output(task: TaskSpec, values: dict[str, Any]) -> dict[str, Any]:
     """The search's folder: --output-dir, else runs/tune-TASK-DATE."""
-    from .settings import default_output_dir
-
     return {**values, "output_dir": values.get("output_dir") or default_output_dir(f"tune-{task.name}")}
 
 

@@ -25,12 +25,11 @@ from typing import Any
 
 from .errors import CheckpointError, OutputWriteError
 from .files import write_json
+from .rundir import CHECKPOINTS, PICKLED_ARGS
 
 log = logging.getLogger("taskrun")
 
-CHECKPOINTS = "checkpoints"
 MANIFEST = "taskrun-manifest.json"
-PICKLED_ARGS = "training_args.bin"
 # What a checkpoint must hold to resume, each part in any of the forms Trainer writes it: one
 # process or DDP; FSDP with a full state dict (one file) or a sharded one (a torch.distributed
 # checkpoint folder, its `.metadata` written last); DeepSpeed (its `global_stepN/` folder).

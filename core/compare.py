@@ -6,9 +6,10 @@ a table, JSON or CSV, and optionally a bar chart. A folder that is not a run but
 are (`OUTPUT/seed-13/`, `OUTPUT/trial-0003/`, `OUTPUT/trial-0003/seed-13/`) stands for those runs,
 in natural name order.
 
-Reads run_config.json and metrics.json only: no model, no torch, and nothing heavy at import, so
-that the CLI can add `compare_command` and stay fast. Unknown or missing entries of either file
-are tolerated (older and newer runs can be compared); a file that is not JSON is refused by name.
+Reads run_config.json and metrics.json only (through taskrun.rundir): no model, no torch, and
+nothing heavy at import, so that the CLI stays fast; its command is taskrun.cli.compare. Unknown
+or missing entries of either file are tolerated (older and newer runs can be compared); a file
+that is not JSON is refused by name.
 """
 
 from __future__ import annotations
@@ -23,20 +24,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import click
-
-from .checkpoints import CHECKPOINTS
 from .errors import OutputWriteError, UsageError
-from .outputs import RUN_MARKER
+from .rundir import (
+    CHECKPOINTS,
+    FORMAT_KEY,
+    METRICS,
+    RUN_CONFIG,
+    MetricsRecord,
+    NotAnObject,
+    RunRecord,
+    is_finished,
+    read_json_object,
+)
 from .task import greater_is_better
 
 log = logging.getLogger("taskrun")
 
-METRICS_FILE = "metrics.json"
 # Recorded settings that never change a run's result, or that always differ: left out of the
 # comparison (output_dir names the row).
 NOT_SETTINGS = frozenset(
     {
+        FORMAT_KEY,  # the record's format, not the run's
+        "eval_batch_size",  # follows batch_size
         "output_dir",
         "files",
         "model_path",  # where `model` was found; `model` is compared
@@ -59,42 +68,31 @@ class Run:
     """A finished run folder's record, as read from its JSON files."""
 
     folder: Path  # absolute
-    config: dict[str, Any]  # run_config.json
-    metrics: dict[str, Any]  # metrics.json
+    config: RunRecord  # run_config.json
+    metrics: MetricsRecord  # metrics.json
     name: str = ""  # the shortest path suffix that tells it from the other runs compared
 
     @property
     def task(self) -> str | None:
-        return self.metrics.get("task") or self.config.get("task")
+        return self.metrics.task or self.config.task
 
     @property
     def primary(self) -> tuple[str, bool]:
-        """The primary metric's name and whether higher is better (from metrics.json; for a
-        record without it, the first metric other than the loss, by its name's direction)."""
-        recorded = self.metrics.get("primary_metric")
-        if isinstance(recorded, dict) and isinstance(recorded.get("name"), str):
-            higher = recorded.get("greater_is_better")
-            return recorded["name"], higher if isinstance(higher, bool) else greater_is_better(recorded["name"])
-        name = next((m for m in self.scores if m != "loss"), "loss")
-        return name, greater_is_better(name)
+        """The primary metric's name and whether higher is better."""
+        return self.metrics.primary
 
     @property
     def scores(self) -> dict[str, float]:
         """The scalar validation metrics (loss included), in the order metrics.json holds them."""
-        from .scoring import scores_of  # numpy: only once runs are compared, not at CLI start
-
-        evaluation = self.metrics.get("eval")
-        return scores_of(evaluation) if isinstance(evaluation, dict) else {}
+        return self.metrics.scores
 
     @property
     def seconds(self) -> float | None:
         """The whole run's time (metrics.json `seconds`), else the training time."""
-        seconds = _number(self.metrics.get("seconds"))
-        return seconds if seconds is not None else self.train_figure("runtime")
+        return self.metrics.total_seconds
 
     def train_figure(self, key: str) -> float | None:
-        train = self.metrics.get("train")
-        return _number(train.get(key)) if isinstance(train, dict) else None
+        return self.metrics.train_figure(key)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -110,20 +108,16 @@ class Run:
             else:
                 flat[key] = value
 
-        for key, value in self.config.items():
+        for key, value in self.config.to_dict().items():
             if key not in NOT_SETTINGS and key != "options":
                 add(key, value)
-        options = self.config.get("options")
+        options = self.config.options
         if isinstance(options, dict):
             for option, entry in options.items():
                 key = str(option).lstrip("-").replace("-", "_")
                 if key not in flat and f"task_options.{key}" not in flat and key not in NOT_SETTINGS:
                     flat[key] = entry.get("value") if isinstance(entry, dict) else entry
         return flat
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 # -- finding and reading runs --------------------------------------------------------------------
@@ -146,11 +140,11 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
             problems.append(f"{path}: does not exist")
         elif not path.is_dir():
             problems.append(f"{path}: is a file, not a run folder")
-        elif (path / RUN_MARKER).exists():
+        elif is_finished(path):
             _read_run(path, runs, problems)
         elif (path / CHECKPOINTS).is_dir():
             problems.append(
-                f"{path}: an unfinished run ({CHECKPOINTS}/ but no {RUN_MARKER}): interrupted or still "
+                f"{path}: an unfinished run ({CHECKPOINTS}/ but no {RUN_CONFIG}): interrupted or still "
                 "running; `taskrun run ... --resume auto` finishes it"
             )
         else:
@@ -173,10 +167,10 @@ def _expand(parent: Path, runs: list[Run], problems: list[str]) -> None:
     if not finished:
         names = ", ".join(str(c.relative_to(parent)) for c in unfinished)
         also = f" ({len(unfinished)} unfinished: {names})" if unfinished else ""
-        problems.append(f"{parent}: not a run folder (no {RUN_MARKER} in it or two levels below){also}")
+        problems.append(f"{parent}: not a run folder (no {RUN_CONFIG} in it or two levels below){also}")
         return
     for child in unfinished:
-        log.warning("%s is an unfinished run (%s/ but no %s): left out", child, CHECKPOINTS, RUN_MARKER)
+        log.warning("%s is an unfinished run (%s/ but no %s): left out", child, CHECKPOINTS, RUN_CONFIG)
     for child in finished:
         _read_run(child, runs, problems)
 
@@ -191,7 +185,7 @@ def _runs_below(parent: Path, levels: int) -> tuple[list[Path], list[Path]]:
     finished: list[Path] = []
     unfinished: list[Path] = []
     for child in children:
-        if (child / RUN_MARKER).exists():
+        if is_finished(child):
             finished.append(child)
         elif (child / CHECKPOINTS).is_dir():
             unfinished.append(child)
@@ -203,16 +197,16 @@ def _runs_below(parent: Path, levels: int) -> tuple[list[Path], list[Path]]:
 
 
 def _read_run(folder: Path, runs: list[Run], problems: list[str]) -> None:
-    config = _read_json(folder / RUN_MARKER, problems)
-    metrics = _read_json(folder / METRICS_FILE, problems)
+    config = _read_json(folder / RUN_CONFIG, problems)
+    metrics = _read_json(folder / METRICS, problems)
     if config is not None and metrics is not None:
-        runs.append(Run(folder.resolve(), config, metrics))
+        runs.append(Run(folder.resolve(), RunRecord.from_dict(config), MetricsRecord.from_dict(metrics)))
 
 
 def _read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
     """A JSON object from `path`, or None with the reason added to `problems`."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_json_object(path)
     except FileNotFoundError:
         problems.append(f"{path}: missing (the run folder is incomplete)")
         return None
@@ -225,10 +219,9 @@ def _read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
     except OSError as exc:
         problems.append(f"{path}: cannot be read ({exc.strerror or exc})")
         return None
-    if not isinstance(data, dict):
-        problems.append(f"{path}: malformed: a JSON object is expected, not {type(data).__name__}")
+    except NotAnObject as exc:
+        problems.append(f"{path}: malformed: a JSON object is expected, not {exc.kind}")
         return None
-    return data
 
 
 def short_names(folders: Sequence[Path]) -> list[str]:
@@ -481,56 +474,3 @@ def comparison_png(comparison: Comparison, path: Path) -> list[str]:
     except OSError as exc:
         raise OutputWriteError(f"cannot write --picture {path}: {exc.strerror or exc}.") from exc
     return shown
-
-
-# -- the command ---------------------------------------------------------------------------------
-
-
-@click.command("compare")
-@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RUN_DIR...")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table, for scripts.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of the table.")
-@click.option(
-    "--picture",
-    type=click.Path(path_type=Path),
-    metavar="FILE.png",
-    help="Also draw the primary metric (and the others while readable) per run as a bar chart.",
-)
-def compare_command(folders: tuple[Path, ...], as_json: bool, as_csv: bool, picture: Path | None) -> None:
-    """Compare finished runs: the settings that differ, the metrics, the time.
-
-    A folder whose subfolders are runs (OUTPUT/seed-13/, OUTPUT/trial-0003/, ...; with `tune
-    --seeds`, OUTPUT/trial-0003/seed-13/) stands for them. Only the runs' JSON files are read: no
-    model is loaded.
-    """
-    from .cli import _handle_errors, _show_log_messages  # here: taskrun.cli adds this command
-
-    _show_log_messages()
-    _handle_errors(_compare)(folders, as_json, as_csv, picture)
-
-
-def _compare(folders: tuple[Path, ...], as_json: bool, as_csv: bool, picture: Path | None) -> None:
-    from .cli import _table
-
-    if as_json and as_csv:
-        raise UsageError("--json and --csv: choose one.")
-    if picture is not None:
-        check_picture_path(picture)
-    comparison = comparison_table(load_runs(folders))
-    for warning in comparison.warnings:
-        log.warning(warning)
-    if as_json:
-        click.echo(to_json(comparison))
-    elif as_csv:
-        click.echo(to_csv(comparison), nl=False)
-    else:
-        header, rows, notes = table_rows(comparison)
-        _table(header, rows)
-        for note in notes:
-            click.echo(note)
-    if picture is not None:
-        if len(comparison.runs) < 2:
-            log.warning("--picture: one run, nothing to compare: no picture drawn")
-        else:
-            comparison_png(comparison, picture)
-            log.info("picture written to %s", picture)

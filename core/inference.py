@@ -29,23 +29,22 @@ from .errors import DataError, ModelSourceError, UsageError
 from .family import Family, PredictRows, family_named, family_of, pad_stack, token_count
 from .files import write_atomically
 from .manager import TaskrunPluginManager
-from .models import eval_batch_size, load_pretrained, usable_max_length
-from .outputs import RUN_MARKER
+from .models import load_pretrained, usable_max_length
+from .rundir import RUN_CONFIG, RunRecord, read_metrics, read_run_config
 from .scoring import OBJECTIVE_LOSS, merged_metrics, postprocess
 from .task import RunConfig, TaskSpec
 
 __all__ = ["LoadedRun", "load_run", "predict", "evaluate_run", "PredictOutcome", "write_rows"]
 
 log = logging.getLogger("taskrun")
-SEQUENCE_CLASSIFICATION = "sequence-classification"  # the family of runs recorded before families
 
 
 @dataclass
 class LoadedRun:
-    """A run folder's model, tokenizer, recorded settings, task and family."""
+    """A run folder's model, tokenizer, recorded settings (`run_record`), task and family."""
 
     folder: Path
-    record: dict[str, Any]
+    run_record: RunRecord
     model: Any
     tokenizer: Any
     label_names: list[str]
@@ -53,18 +52,23 @@ class LoadedRun:
     family: Family
 
     @property
+    def record(self) -> dict[str, Any]:
+        """run_config.json as a mapping, in the current format (what a family reads: `text_inputs`, ...)."""
+        return self.run_record.to_dict()
+
+    @property
     def problem_type(self) -> str:
-        return self.record["problem_type"]
+        return self.run_record.problem_type
 
     @property
     def max_length(self) -> int:
         """The length the model was trained with, within what its tokenizer takes."""
-        return usable_max_length(self.tokenizer, self.record["max_length"])
+        return usable_max_length(self.tokenizer, self.run_record.config().max_length)
 
     @property
     def precision(self) -> str:
         """The precision the run trained and evaluated in (fp32 for runs that did not record it)."""
-        return str(self.record.get("precision_used") or "fp32")
+        return self.run_record.precision_used
 
     @property
     def device(self) -> str:
@@ -73,16 +77,16 @@ class LoadedRun:
 
     @property
     def eval_batch_size(self) -> int:
-        """The batch size of the run's own evaluation (Trainer's: twice the training batch size)."""
-        return eval_batch_size(int(self.record.get("batch_size", 16)))
+        """The batch size of the run's own evaluation."""
+        return self.run_record.eval_batch_size
 
     @property
     def pair(self) -> bool:
-        return len(self.record.get("text_inputs", [])) == 2
+        return len(self.run_record.text_inputs) == 2
 
     def config(self) -> RunConfig:
         """The run's settings as a RunConfig (what the stage hooks expect), max length as loaded."""
-        return dataclasses.replace(RunConfig.from_dict(self.record), max_length=self.max_length)
+        return dataclasses.replace(self.run_record.config(), max_length=self.max_length)
 
 
 def inference_device() -> str:
@@ -97,11 +101,11 @@ def load_run(folder: Path, device: str | None = None, manager: TaskrunPluginMana
     (on `device`: by default the GPU when there is one, else the CPU); a clear error for anything
     else. `manager` finds the run's task (its hooks, a plugin's own family)."""
     folder = Path(folder)
-    marker = folder / RUN_MARKER
+    marker = folder / RUN_CONFIG
     if not marker.is_file():
-        raise UsageError(f"{folder} is not a taskrun run folder (it has no {RUN_MARKER}).")
+        raise UsageError(f"{folder} is not a taskrun run folder (it has no {RUN_CONFIG}).")
     try:
-        record = json.loads(marker.read_text(encoding="utf-8"))
+        record = read_run_config(folder)
     except (OSError, ValueError) as exc:
         raise UsageError(f"{marker}: cannot read the run's settings: {exc}") from exc
     task = run_task(manager, record, marker)
@@ -127,11 +131,12 @@ def load_run(folder: Path, device: str | None = None, manager: TaskrunPluginMana
     return LoadedRun(folder, record, model.eval().to(device or inference_device()), tokenizer, labels, task, family)
 
 
-def run_task(manager: TaskrunPluginManager | None, record: dict[str, Any], marker: Path) -> TaskSpec:
+def run_task(manager: TaskrunPluginManager | None, record: RunRecord, marker: Path) -> TaskSpec:
     """The run's task as its plugin registers it (its hooks serve predict), or, where that plugin
     is gone, a bare task of the run's built-in family (the family's defaults then serve)."""
-    name, problem = record["task"], record.get("problem_type", "single-label")
-    family = record.get("family", SEQUENCE_CLASSIFICATION)
+    name, problem, family = record.task, record.problem_type, record.family
+    if name is None:
+        raise UsageError(f"{marker}: cannot read the run's settings: it names no task.")
     task = manager.tasks().get(name) if manager is not None else None
     if task is not None and task.family_name == family:
         return dataclasses.replace(task, problem_type=problem)
@@ -139,7 +144,7 @@ def run_task(manager: TaskrunPluginManager | None, record: dict[str, Any], marke
         family_named(family, str(marker))
     except Exception:
         raise UsageError(
-            f"{marker}: the run was trained as a {family!r} task ({name!r}, plugin {record.get('plugin')!r}), "
+            f"{marker}: the run was trained as a {family!r} task ({name!r}, plugin {record.plugin!r}), "
             "and no installed plugin provides that family.",
             hint=f"Install the plugin that provides task {name!r}.",
         ) from None
@@ -147,8 +152,8 @@ def run_task(manager: TaskrunPluginManager | None, record: dict[str, Any], marke
         name=name,
         family=family,
         problem_type=problem,
-        text_columns=tuple(record.get("text_inputs") or ("text",)),
-        label_column=record.get("label_column") or "label",
+        text_columns=tuple(record.text_inputs),
+        label_column=record.label_column,
     )
 
 
@@ -501,9 +506,12 @@ def run_objective(manager: TaskrunPluginManager, run: LoadedRun, task: TaskSpec,
     if task.name != run.task.name:
         return None
     try:
-        recorded = json.loads((run.folder / "metrics.json").read_text(encoding="utf-8"))["train"]["label_counts"]
-    except (OSError, ValueError, KeyError, TypeError):
+        train = read_metrics(run.folder).train
+    except (OSError, ValueError):
         return None
+    if "label_counts" not in train:
+        return None
+    recorded = train["label_counts"]
     counts = [int(recorded.get(name, 0)) for name in run.label_names] if isinstance(recorded, dict) else []
     objective, _ = manager.stages(task).loss(config, counts)
     return objective

@@ -1,26 +1,26 @@
 """The output folder of a run: the checks before a run starts, the staging folder it writes
 into, and publishing it in one step when the run is complete.
 
-A finished run folder is marked by run_config.json, which lists the files taskrun wrote (so
-that --overwrite never deletes a file taskrun did not write); an interrupted run's folder holds
-only `checkpoints/`. Under a distributed launch one staging folder serves every process.
+A finished run folder is marked by run_config.json (taskrun.rundir), which lists the files
+taskrun wrote (so that --overwrite never deletes a file taskrun did not write); an interrupted
+run's folder holds only `checkpoints/`. Under a distributed launch one staging folder serves
+every process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
-from .checkpoints import CHECKPOINTS, checkpoint_folder, complete_checkpoints
+from .checkpoints import checkpoint_folder, complete_checkpoints
 from .errors import OutputBusyError, OutputExistsError, OutputWriteError
+from .rundir import CHECKPOINTS, RUN_CONFIG, is_finished, recorded_files
 
-RUN_MARKER = "run_config.json"
 log = logging.getLogger("taskrun")
 
 
@@ -103,7 +103,7 @@ def check_output_dir(path: Path, overwrite: bool, resume: str | None = None) -> 
     names = {p.name for p in path.iterdir()}
     if not names:
         return
-    if not (path / RUN_MARKER).is_file():
+    if not is_finished(path):
         if names == {CHECKPOINTS}:
             if resume or overwrite:
                 return
@@ -134,26 +134,6 @@ def check_output_dir(path: Path, overwrite: bool, resume: str | None = None) -> 
             "--overwrite would delete them.",
             hint="Move them out, or choose another --output-dir.",
         )
-
-
-def recorded_files(path: Path) -> set[str] | None:
-    """The files a finished run in `path` lists as taskrun's (those --overwrite may replace), or
-    None where there is no readable record."""
-    try:
-        return set(json.loads((path / RUN_MARKER).read_text(encoding="utf-8"))["files"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def finished_metrics(folder: Path) -> dict[str, Any] | None:
-    """The metrics.json of a finished run in `folder` (one with its run record), else None."""
-    if not (folder / RUN_MARKER).is_file():
-        return None
-    try:
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return metrics if isinstance(metrics, dict) else None
 
 
 def publish(staging: Path, path: Path) -> None:
@@ -187,7 +167,7 @@ def publish_in_place(staging: Path, path: Path) -> None:
     """Move the staging folder's files into `path`, replacing the previous run's files and the
     checkpoints; run_config.json goes last, so the folder reads as finished only when it is."""
     previous = recorded_files(path) or set()
-    (path / RUN_MARKER).unlink(missing_ok=True)
+    (path / RUN_CONFIG).unlink(missing_ok=True)
     new = {entry.name for entry in staging.iterdir()}
     for name in (previous - new) | {CHECKPOINTS}:
         target = path / name
@@ -195,7 +175,7 @@ def publish_in_place(staging: Path, path: Path) -> None:
             shutil.rmtree(target)
         else:
             target.unlink(missing_ok=True)
-    for entry in sorted(staging.iterdir(), key=lambda p: p.name == RUN_MARKER):
+    for entry in sorted(staging.iterdir(), key=lambda p: p.name == RUN_CONFIG):
         target = path / entry.name
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
@@ -286,7 +266,7 @@ def write_failure(exc: BaseException, output_dir: Path) -> OutputWriteError | No
     saved = complete_checkpoints(checkpoint_folder(output_dir), hashes=False)
     if saved:
         intact.append(f"the last complete checkpoint, {saved[-1].path} (--resume auto continues from it)")
-    if (output_dir / RUN_MARKER).is_file():
+    if is_finished(output_dir):
         intact.append(f"the previous run in {output_dir}")
     return OutputWriteError(
         f"cannot write {path}: {reason}.",

@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .family import family_of
-from .files import write_atomically, write_json
-from .outputs import RUN_MARKER
+from .files import write_atomically
+from .rundir import (
+    MODEL_CARD,
+    PICKLED_ARGS,
+    RUN_CONFIG,
+    MetricsRecord,
+    RunRecord,
+    write_metrics,
+    write_run_config,
+)
 from .scoring import epochs_text, kept_text, scores_of
 from .task import RunConfig, TaskSpec
 
@@ -32,19 +40,21 @@ def write_record(
     precision: str,
     label_names: list[str],
     text_inputs: list[str],
+    eval_batch_size: int,
     launch: dict[str, Any] | None = None,
 ) -> None:
     """metrics.json, README.md and run_config.json (last: it marks the run finished and lists
     every file taskrun writes, the pictures to come included, which --overwrite may replace).
-    `launch`: how the run was spread over processes (taskrun.launch.launch_record)."""
+    `eval_batch_size`: that of the run's own evaluation; `launch`: how the run was spread over
+    processes (taskrun.launch.launch_record)."""
     metrics["pictures"] = family_of(task).pictures(metrics["eval"]) if config.pictures else []
-    write_json(folder / "metrics.json", metrics)
-    write_atomically(folder / "README.md", model_card(task, config, metrics, label_names, text_inputs))
-    (folder / "training_args.bin").unlink(missing_ok=True)  # a pickle; run_config.json has the settings
-    record = run_record(task, config, precision, label_names, text_inputs)
-    record["launch"] = launch or {"processes": 1, "nodes": 1, "parallelism": "none"}
-    record["files"] = sorted({p.name for p in folder.iterdir()} | {RUN_MARKER, *metrics["pictures"]})
-    write_json(folder / RUN_MARKER, record)
+    write_metrics(folder, MetricsRecord.from_dict(metrics))
+    write_atomically(folder / MODEL_CARD, model_card(task, config, metrics, label_names, text_inputs))
+    (folder / PICKLED_ARGS).unlink(missing_ok=True)  # a pickle; run_config.json has the settings
+    record = run_record(task, config, precision, label_names, text_inputs, eval_batch_size)
+    record.launch = launch or {"processes": 1, "nodes": 1, "parallelism": "none"}
+    record.files = sorted({p.name for p in folder.iterdir()} | {RUN_CONFIG, *metrics["pictures"]})
+    write_run_config(folder, record)
 
 
 def add_pictures(
@@ -71,15 +81,20 @@ def add_pictures(
     if drawn != metrics["pictures"]:
         metrics["pictures"] = drawn
         try:
-            write_json(folder / "metrics.json", metrics)
-            write_atomically(folder / "README.md", model_card(task, config, metrics, label_names, text_inputs))
+            write_metrics(folder, MetricsRecord.from_dict(metrics))
+            write_atomically(folder / MODEL_CARD, model_card(task, config, metrics, label_names, text_inputs))
         except OSError as exc:
             log.warning("cannot update %s after a failed picture (%s); the model is saved", folder, exc)
 
 
 def run_record(
-    task: TaskSpec, config: RunConfig, precision: str, label_names: list[str], text_inputs: list[str]
-) -> dict[str, Any]:
+    task: TaskSpec,
+    config: RunConfig,
+    precision: str,
+    label_names: list[str],
+    text_inputs: list[str],
+    eval_batch_size: int,
+) -> RunRecord:
     """The resolved configuration, with versions, so a run can be understood and repeated."""
     from importlib import metadata
 
@@ -93,19 +108,20 @@ def run_record(
 
     settings = config.to_dict()
     settings.pop("sources")
-    return {
-        **settings,
-        "options": option_record(config),  # every option's value and where it came from
-        "plugin": task.plugin,
-        "family": family_of(task).name,  # what predict and eval load the model as
-        "pipeline_tag": family_of(task).pipeline_tag,  # the transformers.pipeline that reads the folder
-        "problem_type": task.problem_type,
-        "label_column": task.label_column,
-        "precision_used": precision,
-        "labels": label_names,
-        "text_inputs": text_inputs,  # the input columns the model was trained on (a text, a pair, words)
-        "versions": versions,
-    }
+    return RunRecord(
+        settings=settings,
+        options=option_record(config),  # every option's value and where it came from
+        plugin=task.plugin,
+        family=family_of(task).name,  # what predict and eval load the model as
+        pipeline_tag=family_of(task).pipeline_tag,  # the transformers.pipeline that reads the folder
+        problem_type=task.problem_type,
+        label_column=task.label_column,
+        precision_used=precision,
+        eval_batch_size=eval_batch_size,
+        labels=label_names,
+        text_inputs=text_inputs,  # the input columns the model was trained on (a text, a pair, words)
+        versions=versions,
+    )
 
 
 def draw_picture(path: Path, task: TaskSpec, history: list[dict[str, Any]], metrics: dict[str, Any], name: str) -> None:

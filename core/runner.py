@@ -53,6 +53,7 @@ from .outputs import (
     write_failure,
 )
 from .precision import resolve_precision
+from .rundir import TRACKING_LOGS
 from .scoring import (
     OBJECTIVE_LOSS,
     best_evaluation,
@@ -68,7 +69,6 @@ from .tracking import check_report_to, tracking_setup
 
 log = logging.getLogger("taskrun")
 CUT_TO_MODEL = "cut to the model's limit"  # said of a --max-length the model cannot take
-TRACKING_LOGS = "logs"  # the trackers' local files: in the checkpoints folder while training, then in the run
 
 
 @dataclass
@@ -189,6 +189,7 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     # Made before tokenising: it sets up the process group of a distributed launch, so that the
     # local main process tokenises (and fills the cache) while the others wait, then load its entry.
     checkpoints = checkpoint_folder(config.output_dir)
+    # the trackers' local files: in the checkpoints folder while training, then in the run
     report_to, tracker_callbacks = tracking_setup(config.report_to, checkpoints / TRACKING_LOGS)
     args = training_arguments(config, precision, checkpoints, len(dataset["train"]), best, report_to)
     with args.main_process_first(desc="tokenising"):
@@ -234,15 +235,12 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
             log.info("resuming from %s (step %d)", resume_from.path, resume_from.step)
         train_output = trainer.train(resume_from_checkpoint=str(resume_from.path) if resume_from else None)
         final = trainer.predict(tokenized["validation"], metric_key_prefix="eval")  # gathered over all processes
+        assert final.metrics is not None  # always given by Trainer.predict; typed optional
         if trainer.compute_loss_func is not None:  # `loss` is the model's own; the objective beside it, named
             trainer.compute_loss_func = None
-            own = trainer.predict(tokenized["validation"], metric_key_prefix="eval")
-            figures = dict(final.metrics or {})
-            figures[f"eval_{OBJECTIVE_LOSS}"], figures["eval_loss"] = (
-                figures["eval_loss"],
-                (own.metrics or {})["eval_loss"],
-            )
-            final = final._replace(metrics=figures)
+            own = trainer.predict(tokenized["validation"], metric_key_prefix="eval").metrics or {}
+            final.metrics[f"eval_{OBJECTIVE_LOSS}"] = final.metrics["eval_loss"]
+            final.metrics["eval_loss"] = own["eval_loss"]
         save_final_model(trainer, staging)  # every process calls it (a sharded model is gathered); rank 0 writes
 
         metrics = run_metrics(task, config, tokenized, train_output, final, label_names, counts, truncated)
@@ -273,7 +271,9 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         text_inputs = [c for c in task.text_columns if c in dataset["train"].column_names]
         if (checkpoints / TRACKING_LOGS).is_dir():  # the trackers' files (TensorBoard): the run's, in its record
             shutil.move(checkpoints / TRACKING_LOGS, staging / TRACKING_LOGS)
-        write_record(staging, task, config, metrics, precision, label_names, text_inputs, launch_record(trainer))
+        launch = launch_record(trainer)
+        eval_batch = args.per_device_eval_batch_size
+        write_record(staging, task, config, metrics, precision, label_names, text_inputs, eval_batch, launch)
         publish(staging, config.output_dir)
     except BaseException as exc:
         if main:

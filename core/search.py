@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import shutil
@@ -32,7 +31,8 @@ from .errors import CheckpointError, OutputExistsError, TrainingError, UsageErro
 from .files import write_atomically, write_json
 from .launch import is_main_process, world_size
 from .manager import TaskrunPluginManager
-from .outputs import finished_metrics, output_dir_lock
+from .outputs import output_dir_lock
+from .rundir import finished_metrics, read_run_config
 from .runner import run
 from .scoring import best_metric, expected_metric_names
 from .seeds import check_seeds, run_seeds, seed_folder
@@ -311,7 +311,7 @@ def run_trial(manager: TaskrunPluginManager, config: RunConfig, seeds: list[int]
         done = finished_metrics(Path(config.output_dir)) if config.resume else None
         if done is not None:  # finished before the search was killed, but not yet scored
             log.info("%s finished before the search stopped: its score is kept", config.output_dir)
-        outcome = score_of(done if done is not None else run(manager, config).metrics)
+        outcome = score_of(done.to_dict() if done is not None else run(manager, config).metrics)
         return outcome if isinstance(outcome, str) else Score(outcome)
     result = run_seeds(manager, config, seeds)
     scores = {str(seed): score_of(each.metrics) for seed, each in result.runs.items()}
@@ -506,7 +506,7 @@ def write_best_settings(
     """best.toml: the best trial's recorded settings, as a config file for `taskrun run`; with
     --seeds, those of its first seed's run, and the seeds instead of that run's seed."""
     run_folder = trial_folder if seeds is None else seed_folder(trial_folder, seeds[0])
-    options = json.loads((run_folder / "run_config.json").read_text(encoding="utf-8"))["options"]
+    options = read_run_config(run_folder).options
     if seeds is not None:
         options = {name: entry for name, entry in options.items() if name != "seed"}
         options["seeds"] = {"value": seeds, "source": seeds_source or "command line"}

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .checkpoints import CHECKPOINTS, complete_checkpoints
+from .checkpoints import complete_checkpoints
 from .errors import OutputExistsError, TrainingError, UsageError
 from .files import write_json
 from .launch import is_main_process
 from .manager import TaskrunPluginManager
-from .outputs import RUN_MARKER, check_output_dir, finished_metrics
+from .outputs import check_output_dir
+from .rundir import CHECKPOINTS, finished_metrics, read_run_config
 from .runner import CUT_TO_MODEL, RunResult, run
 from .scoring import scores_of
 from .settings import option_record
@@ -93,7 +94,8 @@ def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[
     for number, (seed, plan) in enumerate(plans.items(), start=1):
         if seed in kept:
             log.info("seed %d (%d of %d): finished before, kept (%s)", seed, number, len(plans), plan.output_dir)
-            metrics = finished_metrics(plan.output_dir) or {}
+            kept_metrics = finished_metrics(plan.output_dir)
+            metrics = kept_metrics.to_dict() if kept_metrics is not None else {}
             results[seed] = RunResult(plan.output_dir, metrics, float(metrics.get("seconds", 0.0)))
             continue
         log.info("seed %d (%d of %d) -> %s", seed, number, len(plans), plan.output_dir)
@@ -165,7 +167,7 @@ def check_same_settings(plan: RunConfig) -> None:
     """A seed kept from before must have been trained with this command's settings: otherwise the
     summary would mix two experiments."""
     try:
-        recorded = json.loads((plan.output_dir / RUN_MARKER).read_text(encoding="utf-8")).get("options", {})
+        recorded = read_run_config(plan.output_dir).options
     except (OSError, ValueError):
         recorded = {}
     now = json.loads(json.dumps(option_record(plan), default=str))  # as the record holds it: lists, strings

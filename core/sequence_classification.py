@@ -194,7 +194,7 @@ class SequenceClassification(Family):
     def predict_texts(self, texts, run, where):
         """A text per line or argument; a pair model takes `text<TAB>pair`, and a text without
         the tab is an incomplete pair: an error that says how to give pairs."""
-        columns = text_inputs(run.record)
+        columns = run.run_record.text_inputs
         pair = len(columns) == 2
         rows, origin, single = [], [], []
         for number, raw in enumerate(texts, start=1):
@@ -223,8 +223,8 @@ class SequenceClassification(Family):
         from .data import read_table, require_column
 
         table = read_table(Path(path), options.get("format"), options.get("encoding") or "utf-8")
-        trained = text_inputs(run.record)
-        named = run.record.get("task_options", {})
+        trained = run.run_record.text_inputs
+        named = run.run_record.settings.get("task_options") or {}
 
         def default_column(position: int, option: str, fallback: str) -> str:
             candidates = [trained[position] if len(trained) > position else None, named.get(option)]
@@ -286,11 +286,6 @@ class SequenceClassification(Family):
             f'classifier = pipeline("text-classification", model="{run_dir}")\nclassifier("some text")',
             f'taskrun predict {run_dir} "some text"',
         )
-
-
-def text_inputs(record: dict[str, Any]) -> list[str]:
-    """The one or two text columns a run's model was trained on (`text` for older records)."""
-    return list(record.get("text_inputs") or ["text"])
 
 
 def label_ids_by_name(task: TaskSpec, data: Any, data_labels: list[str], model_labels: list[str]) -> np.ndarray:

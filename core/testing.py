@@ -105,8 +105,11 @@ class RunOutcome:
         from transformers import pipeline
         from transformers.pipelines import SUPPORTED_TASKS
 
-        record = json.loads((self.output_dir / "run_config.json").read_text(encoding="utf-8"))
-        tag = record.get("pipeline_tag", "text-classification")  # runs made before families: classification
+        from .rundir import read_run_config
+
+        # transformers types a pipeline's task as one of its literal names; runs from before families
+        # record none: text-classification
+        tag: Any = read_run_config(self.output_dir).pipeline_tag
         if tag not in SUPPORTED_TASKS:
             from .api import predict
 
@@ -134,6 +137,7 @@ def run_task(
     from click.testing import CliRunner
 
     from .cli import main
+    from .rundir import finished_metrics
 
     output_dir = Path(output_dir)
     argv = [
@@ -147,14 +151,14 @@ def run_task(
         *map(str, args),
     ]
     result = CliRunner().invoke(main, argv, obj=make_manager(plugins))
-    metrics_file = output_dir / "metrics.json"
+    finished = finished_metrics(output_dir) if result.exit_code == 0 else None
     return RunOutcome(
         exit_code=result.exit_code,
         output=result.stdout,
         stderr=result.stderr,
         output_dir=output_dir,
         exception=result.exception if not isinstance(result.exception, SystemExit) else None,
-        metrics=json.loads(metrics_file.read_text()) if result.exit_code == 0 and metrics_file.exists() else None,
+        metrics=finished.to_dict() if finished is not None else None,
     )
 
 

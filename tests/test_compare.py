@@ -16,7 +16,9 @@ import click
 import pytest
 from click.testing import CliRunner
 from conftest import sentence
-from taskrun.compare import Run, compare_command, natural_key, short_names, top_runs
+from taskrun.cli.compare import compare_command
+from taskrun.compare import Run, natural_key, short_names, top_runs
+from taskrun.rundir import MetricsRecord, RunRecord
 from taskrun.testing import run_task
 
 RECORD = ("run_config.json", "metrics.json")  # all that compare reads
@@ -300,7 +302,7 @@ def test_short_names_and_natural_order():
 def test_a_picture_of_many_runs_keeps_the_best_ones_in_their_order():
     def run(value, primary="accuracy", higher=True):
         metrics = {"eval": {primary: value}, "primary_metric": {"name": primary, "greater_is_better": higher}}
-        return Run(Path("/r"), {}, metrics)
+        return Run(Path("/r"), RunRecord.from_dict({}), MetricsRecord.from_dict(metrics))
 
     assert top_runs([run(0.2), run(0.9), run(None), run(0.5), run(0.7)], 3) == [1, 3, 4]
     assert top_runs([run(0.2, "loss", False), run(0.9, "loss", False), run(0.1, "loss", False)], 2) == [0, 2]

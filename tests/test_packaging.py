@@ -24,7 +24,12 @@ def test_wheel_contents(tmp_path):
     (wheel,) = tmp_path.glob("taskrun-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "taskrun/registry.toml" in names
-    assert {"taskrun/cli.py", "taskrun/plugins/glue_mrpc.py", "taskrun/plugins/custom_csv.py"} <= set(names)
+    assert {
+        "taskrun/cli/__init__.py",
+        "taskrun/cli/run.py",
+        "taskrun/plugins/glue_mrpc.py",
+        "taskrun/plugins/custom_csv.py",
+    } <= set(names)
     assert not [n for n in names if n.split("/")[0] in ("core", "plugins", "tests")]
     registry = zipfile.ZipFile(wheel).read("taskrun/registry.toml").decode()
     assert registry == (ROOT / "registry.toml").read_text()

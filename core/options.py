@@ -1,0 +1,575 @@
+"""The command line's options and arguments, each declared once, for the `taskrun` commands and
+the Python API alike.
+
+`run_options(task)` is the click options of `taskrun run TASK` (the task's defaults shown); a
+config file (`--config`) supplies any of them by its long name in snake_case, and the Python API
+passes them as keyword arguments, checked by the same options (`resolve_options`). `sources`
+says where each value came from. Reading the files themselves is taskrun.settings's, which
+imports no click.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import click
+from click.core import ParameterSource
+
+from . import __version__
+from .errors import PluginError, UsageError
+from .precision import PRECISIONS
+from .settings import RUN_DEFAULTS, read_settings_file
+from .task import TaskOption, TaskSpec, suggestion
+
+
+class CommaList(click.ParamType):
+    """A list given as `a,b,c` on the command line, or as a list in a config file or from Python."""
+
+    def __init__(self, item: type = str):
+        self.item = item
+        self.name = f"{item.__name__} list"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[Any, ...]:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            self.fail(f"expected a comma-separated list, not {value!r}", param, ctx)
+        try:
+            return tuple(self.item(str(item).strip()) for item in items if str(item).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of {self.item.__name__}s", param, ctx)
+
+
+# -- the commands of a task: run, eval, tune ---------------------------------------------------
+
+
+def own_options(task: TaskSpec, taken: Sequence[click.Parameter]) -> list[click.Parameter]:
+    """The task's own options as click options (TaskOption checked their form); one that clashes
+    with taskrun's own is the plugin's error."""
+    names = {p.name for p in taken}
+    options: list[click.Parameter] = []
+    for option in task.options:
+        if option.key in names:
+            raise PluginError(
+                f"plugin {task.plugin!r}, task {task.name!r}: option {option.name} clashes with "
+                f"taskrun's own --{option.key.replace('_', '-')}."
+            )
+        options.append(task_option(option))
+    return options
+
+
+def shared_options(task: TaskSpec) -> list[click.Parameter]:
+    """The options every task's run has, with the task's own defaults."""
+    hyper = {**RUN_DEFAULTS, **task.hyperparameters}
+    options: list[click.Parameter] = [
+        click.Option(
+            ["--model"],
+            default=task.default_model,
+            required=task.default_model is None,
+            show_default=True,
+            help="A Hugging Face Hub id, a local model directory, or `embedded` (all-MiniLM-L6-v2, no network).",
+        ),
+        click.Option(
+            ["--output-dir"],
+            type=click.Path(path_type=Path),
+            default=None,
+            help=f"Where the model, metrics and settings go. [default: runs/{task.name}-DATE-TIME]",
+        ),
+        click.Option(["--overwrite"], is_flag=True, help="Replace a finished run in --output-dir."),
+        click.Option(
+            ["--epochs"], type=click.FloatRange(min=0, min_open=True), default=hyper["epochs"], show_default=True
+        ),
+        click.Option(
+            ["--learning-rate"],
+            type=click.FloatRange(min=0, min_open=True),
+            default=hyper["learning_rate"],
+            show_default=True,
+        ),
+        batch_size_option(hyper["batch_size"]),
+        click.Option(
+            ["--max-length"],
+            type=click.IntRange(min=8),
+            default=hyper["max_length"],
+            show_default=True,
+            help="Longer texts are truncated to this many tokens.",
+        ),
+        click.Option(["--seed"], type=int, default=hyper["seed"], show_default=True),
+        click.Option(
+            ["--warmup-ratio"],
+            type=click.FloatRange(0, 1, max_open=True),
+            default=hyper["warmup_ratio"],
+            show_default=True,
+            help="Share of the training steps with a rising learning rate.",
+        ),
+        click.Option(
+            ["--weight-decay"], type=click.FloatRange(min=0), default=hyper["weight_decay"], show_default=True
+        ),
+        click.Option(
+            ["--dropout"],
+            type=click.FloatRange(0, 1, max_open=True),
+            default=hyper["dropout"],
+            show_default=hyper["dropout"] is not None,
+            help="Set every dropout probability of the model (default: the model's own).",
+        ),
+        click.Option(
+            ["--freeze-embeddings/--train-embeddings"],
+            default=hyper["freeze_embeddings"],
+            show_default=True,
+            help="Keep the pretrained word embeddings fixed: faster, less memory; often no loss on small data.",
+        ),
+        click.Option(["--max-train-samples"], type=click.IntRange(min=1), help="Train on the first N examples only."),
+        max_eval_samples_option("Evaluate on the first N examples only."),
+        precision_option(
+            PRECISIONS,
+            "auto",
+            "auto: bf16 where it measurably beats fp32 on this CPU or GPU, fp16 on older GPUs, else fp32.",
+        ),
+        click.Option(
+            ["--group-by-length/--no-group-by-length"],
+            default=True,
+            show_default=True,
+            help="Batch training examples of similar length together (less padding, faster).",
+        ),
+        click.Option(
+            ["--cache/--no-cache"],
+            default=True,
+            show_default=True,
+            help="Reuse the tokenised data of an earlier run on the same data, tokenizer and settings.",
+        ),
+        click.Option(
+            ["--pictures/--no-pictures"],
+            default=True,
+            show_default=True,
+            help="Draw the confusion matrix and the training curves (after the model is saved).",
+        ),
+        click.Option(
+            ["--save-every"],
+            default="epoch",
+            show_default=True,
+            callback=_save_every,
+            help="Checkpoint schedule: epoch, a number of steps, or none.",
+        ),
+        click.Option(
+            ["--keep-checkpoints"],
+            type=click.IntRange(min=1),
+            default=2,
+            show_default=True,
+            help="How many of the newest complete checkpoints to keep (the best one is kept too).",
+        ),
+        click.Option(
+            ["--resume"],
+            metavar="auto|CHECKPOINT",
+            help="Continue an interrupted run: auto takes the newest complete checkpoint in --output-dir.",
+        ),
+        click.Option(
+            ["--force-resume"],
+            is_flag=True,
+            help="Resume even if the checkpoint was trained on other data, another model or other labels.",
+        ),
+        click.Option(
+            ["--offline"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_go_offline,
+            help="Never touch the network (as HF_HUB_OFFLINE=1): only local and cached models and data.",
+        ),
+    ]
+    problems = task.problem_types or (task.problem_type,)
+    if len(problems) > 1:
+        options.append(
+            click.Option(
+                ["--problem", "problem_type"],
+                type=click.Choice(problems),
+                default=task.problem_type,
+                show_default=True,
+                help="Declare the problem: it is never guessed from the data.",
+            )
+        )
+    if "multi-label" in problems:
+        options.append(
+            click.Option(
+                ["--threshold"],
+                type=click.FloatRange(0, 1),
+                default=0.5,
+                show_default=True,
+                help="multi-label: a label is predicted where its probability reaches this.",
+            )
+        )
+    if "single-label" in problems:
+        options.append(
+            click.Option(
+                ["--class-weights"],
+                type=click.Choice(["none", "balanced"]),
+                default="none",
+                show_default=True,
+                help="balanced: weight the loss by inverse class frequency.",
+            )
+        )
+    if task.uses_data_dir:
+        options.append(data_dir_option())
+    return options
+
+
+def _save_every(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """epoch, none (Trainer's "no", which a recorded run holds and so is taken too) or a positive
+    number of steps."""
+    value = str(value)
+    if value in ("epoch", "none", "no"):
+        return "no" if value == "none" else value
+    if value.isdigit() and int(value) > 0:
+        return value
+    raise click.BadParameter("must be epoch, none, or a number of steps", ctx=ctx, param=param)
+
+
+def _go_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from .hub import go_offline
+
+        go_offline()
+
+
+def task_option(option: TaskOption) -> click.Option:
+    kwargs: dict[str, Any] = {
+        "help": option.help,
+        "default": option.default,
+        "required": option.required,
+        "show_default": option.default is not None,
+    }
+    if option.type is bool:
+        return click.Option([f"{option.name}/--no-{option.name[2:]}"], **kwargs)
+    if isinstance(option.type, tuple):
+        kwargs["type"] = click.Choice(option.type)
+    elif option.type == "path":
+        kwargs["type"] = click.Path(path_type=Path)
+    else:
+        kwargs["type"] = option.type
+    return click.Option([option.name], **kwargs)
+
+
+def experiment_options(task: TaskSpec) -> list[click.Parameter]:
+    """Keeping the best model, stopping early, trackers, several seeds."""
+    return [
+        click.Option(
+            ["--early-stopping"],
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Stop after N evaluations without improvement of --metric-for-best. [default: train all epochs]",
+        ),
+        click.Option(
+            ["--metric-for-best"],
+            metavar="METRIC",
+            help="The metric that picks the published model (the best evaluation) and stops early. "
+            "[default: the task's primary metric]",
+        ),
+        click.Option(
+            ["--report-to"],
+            type=CommaList(str),
+            metavar="TRACKERS",
+            help="Log to these trackers, comma-separated: tensorboard, mlflow, wandb, trackio, ... (Trainer's). "
+            "[default: none]",
+        ),
+        click.Option(
+            ["--seeds"],
+            type=CommaList(int),
+            metavar="N,N,...",
+            help="Train once per seed into OUTPUT/seed-N/, then summarise: mean and standard deviation per metric.",
+        ),
+    ]
+
+
+def config_file_option() -> click.Option:
+    """`--config FILE`: read before the other options, so that the command line overrides it."""
+    return click.Option(
+        ["--config"],
+        type=click.Path(dir_okay=False, path_type=Path),
+        is_eager=True,
+        expose_value=False,
+        callback=_apply_config_file,
+        help="Read options from a TOML, YAML or JSON file (keys: the long option names, in snake_case).",
+    )
+
+
+def print_config_option() -> click.Option:
+    return click.Option(
+        ["--print-config"],
+        is_flag=True,
+        help="Print the settings file (TOML) that reproduces this run, with where each value came from; do not run.",
+    )
+
+
+def eval_options(task: TaskSpec) -> list[click.Parameter]:
+    """Every option of `taskrun eval RUN_DIR TASK`: the split, batch size, output, the task's data options."""
+    params: list[click.Parameter] = [
+        config_file_option(),
+        click.Option(["--split"], type=click.Choice(["validation", "test"]), default="validation", show_default=True),
+        batch_size_option(help="[default: the run's own evaluation batch size, so that its figures are reproduced]"),
+        max_eval_samples_option("Score the first N examples only."),
+        output_option("Also write the metrics as JSON."),
+    ]
+    if task.uses_data_dir:
+        params.append(data_dir_option())
+    return params + own_options(task, params)
+
+
+def run_options(task: TaskSpec) -> list[click.Parameter]:
+    """Every option of `taskrun run TASK`: the shared ones, the experiment ones, the task's own."""
+    shared = [config_file_option(), *shared_options(task), *experiment_options(task), print_config_option()]
+    return shared + own_options(task, shared)
+
+
+def tune_options(task: TaskSpec) -> list[click.Parameter]:
+    """Every option of `taskrun tune TASK`: the run's (fixed for every trial, except those searched)
+    and the search's own."""
+    params = [p for p in run_options(task) if p.name != "print_config"]
+    for param in params:
+        if param.name == "output_dir" and isinstance(param, click.Option):
+            param.help = f"Where the trials, the study and the result go. [default: runs/tune-{task.name}-DATE-TIME]"
+        if param.name == "seeds" and isinstance(param, click.Option):
+            param.help = (
+                "Train every trial once per seed (OUTPUT/trial-NNNN/seed-N/) and score it by the mean over them: "
+                "one seed's score on a small dev set moves as much as the settings do. [default: one run, at --seed]"
+            )
+    params.insert(
+        1,
+        click.Option(
+            ["--trials"],
+            type=click.IntRange(min=1),
+            default=10,
+            show_default=True,
+            help="How many trials to finish (those of an interrupted search, continued with --resume auto, count).",
+        ),
+    )
+    params.insert(
+        2,
+        click.Option(
+            ["--space"],
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="A TOML, YAML or JSON file: learning_rate = {low = 1e-5, high = 1e-4, log = true}, "
+            "batch_size = {choices = [16, 32]}, ... [default: the task's, else taskrun.search.DEFAULT_SPACE]",
+        ),
+    )
+    return params
+
+
+# -- options of more than one command ------------------------------------------------------------
+
+
+def batch_size_option(default: int | None = None, help: str | None = None) -> click.Option:
+    return click.Option(
+        ["--batch-size"], type=click.IntRange(min=1), default=default, show_default=default is not None, help=help
+    )
+
+
+def max_eval_samples_option(help: str) -> click.Option:
+    return click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help=help)
+
+
+def data_dir_option() -> click.Option:
+    return click.Option(
+        ["--data-dir"],
+        type=click.Path(path_type=Path),
+        help="Read the task's data from this local folder instead of the Hub.",
+    )
+
+
+def precision_option(choices: Sequence[str], default: str, help: str) -> click.Option:
+    return click.Option(["--precision"], type=click.Choice(choices), default=default, show_default=True, help=help)
+
+
+def output_option(help: str) -> click.Option:
+    return click.Option(["--output"], type=click.Path(dir_okay=False, path_type=Path), help=help)
+
+
+def json_option(help: str) -> click.Option:
+    return click.Option(["--json", "as_json"], is_flag=True, help=help)
+
+
+def run_dir_argument() -> click.Argument:
+    return click.Argument(["run_dir"], type=click.Path(file_okay=False, path_type=Path))
+
+
+# -- the commands that take no task --------------------------------------------------------------
+
+
+def version_option() -> Any:
+    """`taskrun --version` (a decorator for the group)."""
+    return click.version_option(__version__, prog_name="taskrun")
+
+
+def list_params() -> list[click.Parameter]:
+    return [
+        click.Option(["--plugins", "show_plugins"], is_flag=True, help="List the plugins instead of the tasks."),
+        json_option("Print JSON, for scripts."),
+    ]
+
+
+def info_params() -> list[click.Parameter]:
+    return [click.Argument(["task_name"], metavar="TASK")]
+
+
+def new_plugin_params() -> list[click.Parameter]:
+    return [
+        click.Argument(["name"]),
+        click.Option(
+            ["--directory"],
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path("."),
+            show_default=True,
+            help="Where to create the package folder taskrun-NAME.",
+        ),
+    ]
+
+
+def predict_params() -> list[click.Parameter]:
+    return [
+        config_file_option(),
+        run_dir_argument(),
+        click.Argument(["texts"], nargs=-1),
+        click.Option(
+            ["--input", "input_file"],
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="A CSV, TSV or JSON Lines file; its columns are kept and the label and score added.",
+        ),
+        output_option("Write CSV, TSV or JSON Lines (by extension) instead of printing a table."),
+        click.Option(
+            ["--text-column"], help="--input: the text column [default: the one the model trained on, or text]."
+        ),
+        click.Option(["--text-pair-column"], help="--input, pair models: the second text column."),
+        click.Option(["--all-scores"], is_flag=True, help="Add the probability of every label."),
+        batch_size_option(32),
+        precision_option(
+            ["run", "fp32", "bf16"],
+            "run",
+            "run: the precision the model was trained and evaluated in (recorded in run_config.json).",
+        ),
+        click.Option(
+            ["--format", "fmt"],
+            type=click.Choice(["csv", "tsv", "jsonl"]),
+            help="--input format, if the extension does not tell.",
+        ),
+        click.Option(["--encoding"], default="utf-8", show_default=True, help="--input encoding."),
+    ]
+
+
+def eval_group_params() -> list[click.Parameter]:
+    """`taskrun eval RUN_DIR`'s own; the task's subcommand has `eval_options(task)`."""
+    return [run_dir_argument()]
+
+
+def compare_params() -> list[click.Parameter]:
+    return [
+        click.Argument(["folders"], nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RUN_DIR..."),
+        json_option("Print JSON instead of the table, for scripts."),
+        click.Option(["--csv", "as_csv"], is_flag=True, help="Print CSV instead of the table."),
+        click.Option(
+            ["--picture"],
+            type=click.Path(path_type=Path),
+            metavar="FILE.png",
+            help="Also draw the primary metric (and the others while readable) per run as a bar chart.",
+        ),
+    ]
+
+
+# -- settings checked against the options ------------------------------------------------------
+
+
+def check_settings(
+    settings: Mapping[str, Any], params: Sequence[click.Parameter], where: str, ctx: click.Context | None = None
+) -> dict[str, Any]:
+    """Settings checked against a command's options: an unknown key (with the closest name) or a
+    value of the wrong type is a UsageError naming `where` (the file, or "taskrun.run()") and the key."""
+    by_name = {p.name: p for p in params if p.name and p.name not in ("config", "print_config")}
+    # The long option as typed works too where it differs from the value's name (problem: problem_type).
+    long_names = {opt.lstrip("-").replace("-", "_"): p.name for p in by_name.values() for opt in p.opts}
+    checked: dict[str, Any] = {}
+    for key, value in settings.items():
+        key = key if key in by_name else long_names.get(key, key)
+        param = by_name.get(key)
+        if param is None:
+            raise UsageError(
+                f"{where}: unknown option {key!r}{suggestion(key, sorted(by_name))}; "
+                f"the options are {', '.join(sorted(by_name))}."
+            )
+        if isinstance(value, (list, tuple)) and not _takes_a_list(param):
+            raise UsageError(f"{where}: {key}: expected one value, not a list.")
+        try:
+            checked[key] = param.type_cast_value(ctx or click.Context(click.Command("taskrun")), value)
+        except click.BadParameter as exc:
+            raise UsageError(f"{where}: {key}: {exc.message}") from exc
+    return checked
+
+
+def _takes_a_list(param: click.Parameter) -> bool:
+    return isinstance(param.type, CommaList) or bool(getattr(param, "multiple", False)) or param.nargs != 1
+
+
+def resolve_options(
+    name: str, params: list[click.Parameter], options: Mapping[str, Any], config_file: str | Path | None, where: str
+) -> tuple[dict[str, Any], click.Context]:
+    """The Python API's way through a command's options: keyword `options` over a settings file
+    over the defaults, converted and checked by the same click options as the command line; an
+    unknown or wrong value is a UsageError naming `where`. Returns the values and the context
+    (for `sources`)."""
+    file_values = (
+        check_settings(read_settings_file(Path(config_file), "config="), params, str(config_file))
+        if config_file
+        else {}
+    )
+    if "offline" in options:
+        raise UsageError(
+            f"{where}: offline= would stay set for the rest of the process; set HF_HUB_OFFLINE=1 in the "
+            "environment instead (before huggingface_hub is imported)."
+        )
+    given = check_settings(options, params, where)
+    try:
+        ctx = click.Command(name, params=params).make_context(name, [], default_map={**file_values, **given})
+    except click.ClickException as exc:
+        raise UsageError(f"{where}: {exc.format_message()}") from exc
+    ctx.meta["taskrun.config_file"] = str(config_file)
+    ctx.meta["taskrun.python"] = set(given)  # the options given as arguments, under their value names
+    return dict(ctx.params), ctx
+
+
+def _apply_config_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """The --config callback: the file's settings become the command's defaults (click's
+    default_map), so that an option on the command line still wins."""
+    if value is None:
+        return
+    try:
+        settings = check_settings(read_settings_file(value), ctx.command.params, str(value), ctx)
+    except UsageError as exc:
+        raise click.UsageError(exc.message, ctx) from exc
+    ctx.default_map = {**(ctx.default_map or {}), **settings}
+    ctx.meta["taskrun.config_file"] = str(value)
+
+
+# -- where each value came from ------------------------------------------------------------------
+
+
+def given_options(ctx: click.Context, task: TaskSpec) -> set[str]:
+    """The options whose value the caller chose (command line, Python, a settings file)."""
+    return {name for name, source in sources(ctx, task).items() if source not in ("default", "task default")}
+
+
+def sources(ctx: click.Context, task: TaskSpec) -> dict[str, str]:
+    """Where each option's value came from: command line, python, config file F, task default or
+    default (the core's)."""
+    given = set(ctx.meta.get("taskrun.python", ()))  # set by resolve_options (the Python API)
+    task_defaults = set(task.hyperparameters) | {o.key for o in task.options if o.default is not None}
+    task_defaults.add("problem_type")  # --problem's default is the task's problem type
+    if task.default_model:
+        task_defaults.add("model")
+    found: dict[str, str] = {}
+    for param in ctx.command.params:
+        name = param.name
+        if not name or not param.expose_value or name == "print_config":
+            continue
+        source = ctx.get_parameter_source(name)
+        if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT, ParameterSource.PROMPT):
+            found[name] = "command line"
+        elif source == ParameterSource.DEFAULT_MAP:
+            found[name] = "python" if name in given else f"config file {ctx.meta.get('taskrun.config_file')}"
+        else:
+            found[name] = "task default" if name in task_defaults else "default"
+    return found
