@@ -56,10 +56,13 @@ def test_bad_option_value_is_a_usage_error(cli):
     assert result.exit_code == 2 and "--epochs" in result.stderr
 
 
-def test_traceback_variable_shows_the_traceback(cli, monkeypatch, tmp_path):
+def test_traceback_variable_adds_the_traceback_and_keeps_the_exit_code(cli, monkeypatch, tmp_path):
+    """Issue 23, item 10: TASKRUN_TRACEBACK=1 turned every exit code into 1."""
     monkeypatch.setenv("TASKRUN_TRACEBACK", "1")
     result = cli("run", "custom-csv", "--train", tmp_path / "absent.csv", "--model", "embedded")
-    assert result.exit_code != 0 and type(result.exception).__name__ == "DataError"
+    assert result.exit_code == 2  # a data error, as without the variable
+    assert "Traceback (most recent call last)" in result.stderr and "DataError" in result.stderr
+    assert f"Error: {tmp_path / 'absent.csv'}: no such file" in result.stderr
 
 
 @pytest.mark.slow  # starts python and the console script

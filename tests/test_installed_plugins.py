@@ -260,6 +260,7 @@ def test_an_exception_in_an_installed_hook_names_plugin_hook_and_task(site, tmp_
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
     traced = taskrun(site, *args, plugins="exploding", TASKRUN_TRACEBACK="1")
     assert "Traceback" in traced.stderr and "tr_exploding.py" in traced.stderr
+    assert traced.returncode == 4 and "plugin 'exploding' failed in taskrun_load_dataset" in traced.stderr
 
 
 def test_hook_tracing_shows_every_call(site):

@@ -2,7 +2,7 @@
 messages on stderr, tables, and the groups with one subcommand per task.
 
 Errors: a `TaskrunError` becomes `Error: message` on stderr and its exit code (TASKRUN_TRACEBACK=1
-shows the traceback); Ctrl-C exits with 130.
+adds the traceback before the message, and keeps the code); Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import functools
 import logging
 import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,9 +38,9 @@ def handle_errors(func):
         try:
             return func(*args, **kwargs)
         except TaskrunError as exc:
-            if env_flag("TASKRUN_TRACEBACK"):
-                raise
             close_progress_bars()
+            if env_flag("TASKRUN_TRACEBACK"):  # the traceback besides the message; the exit code stays
+                traceback.print_exc(file=sys.stderr)
             if not exc.shown_elsewhere:
                 click.echo(f"Error: {exc.message}", err=True)
                 if exc.hint:
