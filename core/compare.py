@@ -78,8 +78,10 @@ class Run:
 
     @property
     def primary(self) -> tuple[str, bool]:
-        """The primary metric's name and whether higher is better."""
-        return self.metrics.primary
+        """The metric that picked the run's published model (`--metric-for-best`, else the task's
+        primary metric) and whether higher is better: compared, starred and plotted first, by the
+        rule `tune` scores trials with."""
+        return self.metrics.deciding
 
     @property
     def scores(self) -> dict[str, float]:

@@ -178,6 +178,16 @@ class MetricsRecord:
         return name, greater_is_better(name)
 
     @property
+    def deciding(self) -> tuple[str, bool]:
+        """The metric that picked the published model (`--metric-for-best`, else the primary) and
+        whether higher is better: what `compare` stars and `tune` scores, one rule for both."""
+        best = self.best or {}
+        if isinstance(best.get("metric"), str):
+            higher = best.get("greater_is_better")
+            return best["metric"], higher if isinstance(higher, bool) else greater_is_better(best["metric"])
+        return self.primary
+
+    @property
     def scores(self) -> dict[str, float]:
         """The scalar validation metrics (loss included), in the order the record holds them."""
         from .scoring import scores_of  # numpy: only once scores are asked for

@@ -34,7 +34,7 @@ from .manager import TaskrunPluginManager
 from .outputs import output_dir_lock
 from .rundir import finished_metrics, read_run_config
 from .runner import run
-from .scoring import best_metric, expected_metric_names
+from .scoring import best_metric, expected_metric_names, primary_metric
 from .seeds import check_seeds, run_seeds, seed_folder
 from .settings import read_file_mapping, settings_file_text
 from .task import RunConfig, TaskSpec, TaskSpecError, check_search_space, greater_is_better
@@ -162,17 +162,18 @@ def check_trial_folders(study: Any, folder: Path) -> None:
         )
 
 
-def direction(task: TaskSpec, chosen: str | None) -> bool:
-    """Whether the searched metric (--metric-for-best, else the primary) is better higher; the
-    name itself is checked by the first trial, before it trains."""
-    name, higher = task.primary(expected_metric_names(task, 2))
+def searched_metric(task: TaskSpec, chosen: str | None) -> tuple[str, bool]:
+    """The metric a search optimises (--metric-for-best, else the primary: the one that picks each
+    trial's published model, by the same rule as a run's) and whether higher is better; the name
+    itself is checked by the first trial, before it trains."""
+    name, higher = primary_metric(task, expected_metric_names(task, 2))
     if chosen is None or chosen.removeprefix("eval_") == name:
-        return higher
+        return name, higher
     try:  # the label count decides between f1 and macro_f1: a name either count reports is good
         best_metric(task, chosen, 2)
     except UsageError:
         best_metric(task, chosen, 3)
-    return greater_is_better(chosen.removeprefix("eval_"))
+    return chosen.removeprefix("eval_"), greater_is_better(chosen.removeprefix("eval_"))
 
 
 def tune(
@@ -201,7 +202,7 @@ def tune(
         if space_file is not None
         else ("the task's search space" if task.search_space else "the default search space")
     )
-    higher = direction(task, config.metric_for_best)
+    metric, higher = searched_metric(task, config.metric_for_best)
     folder = Path(config.output_dir)
     # Locked as a run's folder is, before the study is touched: a second search into it (a second
     # --resume auto, say) would take the first's running trial for an interrupted one.
@@ -211,7 +212,7 @@ def tune(
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:
-            return _search(manager, task, config, trials, space, space_source, higher, folder, seeds)
+            return _search(manager, task, config, trials, space, space_source, (metric, higher), folder, seeds)
         finally:
             optuna.logging.set_verbosity(verbosity)
 
@@ -223,12 +224,13 @@ def _search(
     trials: int,
     space: dict[str, dict[str, Any]],
     space_source: str,
-    higher: bool,
+    searched: tuple[str, bool],
     folder: Path,
     seeds: list[int] | None,
 ) -> TuneResult:
     import optuna
 
+    higher = searched[1]
     study = optuna.create_study(
         study_name=STUDY_NAME,
         storage=f"sqlite:///{folder.resolve() / STUDY}",
@@ -275,8 +277,8 @@ def _search(
             trial.set_user_attr("score", dataclasses.asdict(outcome))
             study.tell(trial, outcome.value)
         if is_main_process():
-            write_json(folder / SUMMARY, summarise(study, task, higher, time.monotonic() - started))
-    summary = summarise(study, task, higher, time.monotonic() - started)
+            write_json(folder / SUMMARY, summarise(study, task, searched, time.monotonic() - started))
+    summary = summarise(study, task, searched, time.monotonic() - started)
     best = summary.get("best")
     best_run = folder / best["folder"] if best else None
     if is_main_process():
@@ -467,8 +469,10 @@ def finished_trials(study: Any) -> int:
     )
 
 
-def summarise(study: Any, task: TaskSpec, higher: bool, seconds: float) -> dict[str, Any]:
-    """tune.json: every trial (settings, score, state, time, folder) and the best one."""
+def summarise(study: Any, task: TaskSpec, searched: tuple[str, bool], seconds: float) -> dict[str, Any]:
+    """tune.json: the metric searched, every trial (settings, score, state, time, folder) and the
+    best one."""
+    metric, higher = searched
     rows = [
         {
             "number": t.number,
@@ -487,6 +491,7 @@ def summarise(study: Any, task: TaskSpec, higher: bool, seconds: float) -> dict[
     best = (max if higher else min)(complete, key=lambda row: row["value"]) if complete else None
     return {
         "task": task.name,
+        "metric": metric,  # each trial's score: its published model's validation value of it
         "greater_is_better": higher,
         "seeds": study.user_attrs.get("seeds"),
         "trials": rows,
@@ -524,7 +529,7 @@ def summary_rows(summary: dict[str, Any]) -> list[list[str]]:
     """The table printed at the end: one row per trial, the best marked."""
     names = list(dict.fromkeys(name for row in summary["trials"] for name in row["params"]))
     best = (summary.get("best") or {}).get("number")
-    rows = [["TRIAL", *(name.upper() for name in names), "SCORE", "SECONDS", ""]]
+    rows = [["TRIAL", *(name.upper() for name in names), summary.get("metric", "score").upper(), "SECONDS", ""]]
     for row in summary["trials"]:
         rows.append(
             [

@@ -93,30 +93,34 @@ def test_the_table_shows_the_settings_that_differ_the_metrics_and_the_best_run(r
         "TASK_OPTIONS.TRAIN",
     ):
         assert same not in header
-    assert header[3] == "ACCURACY" and header[-3:] == ["LOSS", "TIME", "SAMPLES/S"]
-    assert {"MACRO_F1", "MATTHEWS_CORRELATION"} <= set(header)
+    # custom-csv's primary metric (the one that picked each model) first
+    assert header[3] == "MATTHEWS_CORRELATION" and header[-3:] == ["LOSS", "TIME", "SAMPLES/S"]
+    assert {"ACCURACY", "MACRO_F1"} <= set(header)
     rows = {line.split()[0]: line.split() for line in lines[1:4]}
     assert list(rows) == ["seed-2", "seed-10", "lr-small"]  # the shortest names that tell them apart
     assert rows["seed-10"][1:3] == ["0.001", "10"] and rows["lr-small"][1:3] == ["0.0001", "2"]
-    accuracy = {name: metrics_of(folder)["eval"]["accuracy"] for name, folder in runs.items()}
-    assert all(cells[3] == f"{accuracy[name]:.4f}" for name, cells in rows.items())
+    mcc = {name: metrics_of(folder)["eval"]["matthews_correlation"] for name, folder in runs.items()}
+    assert all(cells[3] == f"{mcc[name]:.4f}" for name, cells in rows.items())
     starred = {name for name, cells in rows.items() if cells[4:5] == ["*"]}
-    if len(set(accuracy.values())) > 1:  # all tied: nothing is marked (test_the_best_runs_are_marked)
-        assert starred == {name for name, value in accuracy.items() if value == max(accuracy.values())}
-        assert lines[4] == "* best accuracy (higher is better)"
+    if len(set(mcc.values())) > 1:  # all tied: nothing is marked (test_the_best_runs_are_marked)
+        assert starred == {name for name, value in mcc.items() if value == max(mcc.values())}
+        assert lines[4] == "* best matthews_correlation (higher is better)"
     else:
         assert not starred and len(lines) == 4
 
 
 def test_the_best_runs_are_marked_by_the_direction_of_their_primary_metric(runs, tmp_path):
-    def variant(name: str, accuracy: float, loss: float, primary: str = "accuracy") -> Path:
+    def variant(name: str, accuracy: float, loss: float, primary: str = "accuracy", chosen: str = "") -> Path:
+        """A copy of a run with these figures; `chosen`: its --metric-for-best, else the primary."""
         folder = copy_record(runs["seed-2"], tmp_path / name)
         edit(folder / "run_config.json", lambda c: c.update(seed=ord(name[0])))
+        picked = chosen or primary
         edit(
             folder / "metrics.json",
             lambda m: (
                 m["eval"].update(accuracy=accuracy, loss=loss),
                 m.update(primary_metric={"name": primary, "greater_is_better": primary != "loss"}),
+                m["best"].update(metric=picked, greater_is_better=picked != "loss"),
             ),
         )
         return folder
@@ -140,6 +144,11 @@ def test_the_best_runs_are_marked_by_the_direction_of_their_primary_metric(runs,
         ["0.7000", "*"],
     ]
     assert table[1].split()[3] != "*" and table[4] == "* best accuracy (higher is better)"
+    # issue 23, item 15: runs that picked their model by --metric-for-best loss are starred by the
+    # loss, as tune scores them, not by the task's primary metric
+    by_loss = variant("l1", 0.9, 0.5, chosen="loss"), variant("l2", 0.6, 0.2, chosen="loss")
+    assert best(*by_loss) == [False, True]
+    assert compare(*by_loss).stdout.splitlines()[3] == "* best loss (lower is better)"
 
 
 def test_json_and_csv_hold_the_values_of_the_runs(runs):
@@ -148,7 +157,7 @@ def test_json_and_csv_hold_the_values_of_the_runs(runs):
     data = json.loads(as_json.stdout)
     assert data["differing_settings"] == ["learning_rate", "seed"]
     assert data["common_settings"]["batch_size"] == 8 and data["common_settings"]["task"] == "custom-csv"
-    assert data["metrics"][0] == "accuracy" and data["metrics"][-1] == "loss"
+    assert data["metrics"][0] == "matthews_correlation" and data["metrics"][-1] == "loss"
     assert data["warnings"] == []
     by_name = {row["run"]: row for row in data["runs"]}
     for name, folder in runs.items():
@@ -266,7 +275,7 @@ def test_records_with_entries_added_or_missing_are_read(runs, tmp_path):
     older = copy_record(runs["lr-small"], tmp_path / "older")
 
     def strip(m):
-        del m["seconds"], m["primary_metric"]
+        del m["seconds"], m["primary_metric"], m["best"]
 
     edit(older / "metrics.json", strip)
     result = compare(newer, older, "--json")

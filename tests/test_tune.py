@@ -60,6 +60,9 @@ def test_a_search_runs_its_trials_and_keeps_the_best_settings(cli, workdir):
         assert row["value"] == metrics["best"]["value"]
     best = max(summary["trials"], key=lambda row: row["value"])
     assert summary["best"]["number"] == best["number"]
+    # the score is named: the metric that picked each trial's model (custom-csv's primary)
+    assert summary["metric"] == metrics["best"]["metric"] == "matthews_correlation"
+    assert "MATTHEWS_CORRELATION" in result.stdout  # the table's score column, named
     assert "tokenised data from the cache" in result.stderr  # trials after the first share it
     # best.toml reproduces the best trial with `taskrun run --config`.
     settings = tomllib.loads((out / "best.toml").read_text())
