@@ -435,7 +435,11 @@ def evaluate_run(
     fp16 autocast a batch's padding moves logits by up to 1e-2, so there, and where the loss is
     the model's own (tokens), the examples are batched in their order, as the run's own
     evaluation batched them."""
-    task = dataclasses.replace(manager.task(task_name), problem_type=run.problem_type)
+    recorded_positive = run.config().positive_label  # the label `f1` was of in the run (two labels)
+    task = manager.task(task_name)
+    task = dataclasses.replace(
+        task, problem_type=run.problem_type, positive_label=recorded_positive or task.positive_label
+    )
     if task.family_name != run.family.name:
         raise UsageError(
             f"{run.folder} holds a {run.family.name} model; task {task.name!r} is {task.family_name}.",
@@ -493,6 +497,8 @@ def evaluate_run(
     if objective_loss is not None:
         metrics[OBJECTIVE_LOSS] = objective_loss
     metrics.update(merged_metrics(manager, task, predictions, references, model_labels))
+    if task.positive_label is not None and len(model_labels) == 2 and task.problem_type == "single-label":
+        metrics["positive_label"] = task.positive_label  # the label `f1` is of
     metrics.update(run.family.class_figures(task, predictions, references, model_labels))
     if truncated:
         log.info("%s of %s examples were truncated to %d tokens", f"{truncated:,}", f"{len(data):,}", run.max_length)

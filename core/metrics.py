@@ -317,16 +317,22 @@ def default_metric_names(problem_type: str, num_labels: int) -> tuple[str, ...]:
 
 
 def default_metrics(
-    problem_type: str, predictions: PredictionsLike, references: npt.ArrayLike, num_labels: int
+    problem_type: str, predictions: PredictionsLike, references: npt.ArrayLike, num_labels: int, positive: int = 1
 ) -> dict[str, float]:
     """The default metrics of a problem type (see `default_metric_names`), from a `taskrun.Predictions`
-    (`label_ids` for classification, `values` for regression) and the reference labels."""
+    (`label_ids` for classification, `values` for regression) and the reference labels; with two
+    labels, `f1` is that of label id `positive`."""
     names = default_metric_names(problem_type, num_labels)
     predicted = predictions.values if problem_type == "regression" else predictions.label_ids
     if predicted is None:
         field = "values" if problem_type == "regression" else "label_ids"
         raise ValueError(f"{problem_type} metrics need predictions.{field}, which is None")
-    return {name: DEFAULT_METRICS[name](predicted, references) for name in names}
+    return {
+        name: f1(predicted, references, pos_label=positive)
+        if name == "f1"
+        else DEFAULT_METRICS[name](predicted, references)
+        for name in names
+    }
 
 
 # ---------------------------------------------------------------------------------------------

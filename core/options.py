@@ -196,6 +196,24 @@ def shared_options(task: TaskSpec) -> list[click.Parameter]:
                 help="multi-label: a label is predicted where its probability reaches this.",
             )
         )
+    if (
+        "single-label" in problems
+        and task.family == "sequence-classification"
+        and (task.labels is None or len(task.labels) == 2)
+    ):
+        options.append(
+            click.Option(
+                ["--positive-label"],
+                metavar="LABEL",
+                default=task.positive_label,
+                help="Two labels: the one whose precision, recall and F1 `f1` is. "
+                + (
+                    f"[default: {task.positive_label}]"
+                    if task.positive_label
+                    else "[default: the second label in order]"
+                ),
+            )
+        )
     if "single-label" in problems:
         options.append(
             click.Option(

@@ -260,6 +260,8 @@ def card_text(
     )
     kept = kept_text(metrics)
     notes = [f"The published model is {kept}."] if kept else []
+    if evaluation.get("positive_label"):
+        notes.append(f"`f1` is the F1 of the label `{evaluation['positive_label']}`.")
     if evaluation.get("collapsed"):
         notes.append(f"**Warning:** {evaluation['collapsed']}.")
     validation_notes = "".join(f"{note}\n\n" for note in notes)

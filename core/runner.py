@@ -89,7 +89,7 @@ def resolve(manager: TaskrunPluginManager, config: RunConfig) -> tuple[TaskSpec,
         offered = ", ".join(task.problem_types or (task.problem_type,))
         raise UsageError(f"task {task.name!r} cannot run as {problem!r}; it offers: {offered}.")
     config = dataclasses.replace(config, problem_type=problem)
-    task = dataclasses.replace(task, problem_type=problem)
+    task = dataclasses.replace(task, problem_type=problem, positive_label=config.positive_label or task.positive_label)
     family_of(task).check_options(task, config)
     if config.force_resume and not config.resume:
         raise UsageError("--force-resume only applies with --resume auto or --resume CHECKPOINT.")
@@ -97,6 +97,27 @@ def resolve(manager: TaskrunPluginManager, config: RunConfig) -> tuple[TaskSpec,
         log.warning("--save-every none keeps no checkpoint to restore the best model from: the last one is published")
     report_to = check_report_to(config.report_to)
     return task, dataclasses.replace(config, report_to=report_to)
+
+
+def with_positive_label(task: TaskSpec, config: RunConfig, label_names: list[str]) -> tuple[TaskSpec, RunConfig]:
+    """The label `f1` is of, named in the settings (run_config.json) for a two-label run; a
+    `--positive-label` the run cannot use is refused, naming the labels, before any model loads."""
+    binary = task.problem_type == "single-label" and family_of(task).name == "sequence-classification"
+    binary = binary and len(label_names) == 2
+    chosen = task.positive_label
+    if config.positive_label is not None and not binary:
+        raise UsageError(
+            f"--positive-label {config.positive_label}: it names the label `f1` is of, for single-label tasks with "
+            f"two labels; this run has {len(label_names)} label(s) ({task.problem_type})."
+        )
+    if chosen is not None and chosen not in label_names and binary:
+        raise UsageError(
+            f"--positive-label {chosen}: not a label of this run; its labels are {', '.join(label_names)}."
+        )
+    if not binary:
+        return dataclasses.replace(task, positive_label=None), config
+    name = chosen if chosen is not None else label_names[1]
+    return dataclasses.replace(task, positive_label=name), dataclasses.replace(config, positive_label=name)
 
 
 def load_tokenizer(config: RunConfig) -> tuple[Any, RunConfig]:
@@ -160,6 +181,7 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     # the tokenizer first: every hook sees --max-length as cut to what the model takes
     tokenizer, config = load_tokenizer(config)
     dataset, label_names = load_data(manager, task, config)
+    task, config = with_positive_label(task, config, label_names)
     log.info(
         "task %s (plugin %s, %s): %s train and %s validation examples%s",
         task.name,
@@ -254,6 +276,8 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
                 best[0],
                 config.early_stopping,
             )
+        if task.positive_label is not None:
+            metrics["eval"]["positive_label"] = task.positive_label  # the label `f1` is of
         if unseen.get("validation"):
             metrics["eval"]["rows_with_unseen_labels"] = unseen["validation"]
         predictions = postprocess(manager, task, config, final.predictions, label_names)

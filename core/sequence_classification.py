@@ -108,7 +108,8 @@ class SequenceClassification(Family):
     def metrics(self, task, predictions, references, label_names):
         from .metrics import default_metrics
 
-        return default_metrics(str(task.problem_type), predictions, np.asarray(references), len(label_names))
+        positive = positive_label_id(task, label_names)
+        return default_metrics(str(task.problem_type), predictions, np.asarray(references), len(label_names), positive)
 
     def class_figures(self, task, predictions, references, label_names):
         """Per-class precision, recall, F1 and support, and (single-label) the confusion matrix."""
@@ -300,3 +301,9 @@ def label_ids_by_name(task: TaskSpec, data: Any, data_labels: list[str], model_l
             hot[row, [to_model[i] for i in ids if to_model[i] != UNSEEN]] = 1
         return hot
     return np.asarray([to_model[i] if i >= 0 else -1 for i in raw])
+
+
+def positive_label_id(task: TaskSpec, label_names: list[str]) -> int:
+    """The id of the label `f1` is of, with two labels: the task's (or the user's)
+    `positive_label`, else the second label in order."""
+    return label_names.index(task.positive_label) if task.positive_label in label_names else 1

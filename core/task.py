@@ -215,7 +215,9 @@ class TaskSpec:
     - `metrics`: the names of the metrics the task reports (empty: the core's defaults for the
       problem type); `primary_metric`: the one that picks the best checkpoint and is plotted
       (default: the first reported); `greater_is_better`: its direction (default: from the name,
-      lower for losses and errors); `metrics_help`: display text for `taskrun info`.
+      lower for losses and errors); `positive_label`: with two labels, the one `f1` is of (the
+      user's `--positive-label` overrides it; default: the second label in order);
+      `metrics_help`: display text for `taskrun info`.
     - `options`: the task's own command-line options; `uses_data_dir` adds `--data-dir`;
       `data_source` says in a sentence where the data comes from.
     - `family`: the shape of the task, which brings every default that depends on it (see
@@ -238,6 +240,7 @@ class TaskSpec:
     metrics: tuple[str, ...] = ()
     primary_metric: str | None = None
     greater_is_better: bool | None = None
+    positive_label: str | None = None
     metrics_help: str = ""
     options: tuple[TaskOption, ...] = ()
     uses_data_dir: bool = False
@@ -345,6 +348,11 @@ class TaskSpec:
                 )
         if self.greater_is_better is not None and not isinstance(self.greater_is_better, bool):
             raise TaskSpecError(f"{where}: greater_is_better must be True, False or None")
+        if self.positive_label is not None:
+            if not isinstance(self.positive_label, str) or (self.labels and self.positive_label not in self.labels):
+                raise TaskSpecError(
+                    f"{where}: positive_label {self.positive_label!r} is not one of labels {self.labels}"
+                )
 
     def primary(self, reported: list[str] | tuple[str, ...]) -> tuple[str, bool]:
         """The primary metric and whether higher is better, given the metric names a run reports."""
@@ -392,6 +400,7 @@ class RunConfig:
     class_weights: str | None = None  # "balanced": weight the loss by inverse class frequency
     early_stopping: int | None = None  # stop after this many evaluations without improvement
     metric_for_best: str | None = None  # the metric that picks the published model; None: the task's primary
+    positive_label: str | None = None  # two labels: the one `f1` is of; None: the task's, else the second
     report_to: tuple[str, ...] = ()  # Trainer integrations (tensorboard, mlflow, ...) the run logs to
     task_options: Mapping[str, Any] = field(default_factory=dict)
     model_path: str | None = None  # where the model is loaded from, resolved by the runner

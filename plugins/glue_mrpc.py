@@ -16,6 +16,7 @@ def taskrun_register_tasks(register):
             labels=LABELS,
             metrics=("accuracy", "f1", "matthews_correlation"),
             primary_metric="f1",
+            positive_label="equivalent",  # f1 is of `equivalent`, as GLUE reports MRPC
             metrics_help="f1 is the F1 of the `equivalent` class, as GLUE reports MRPC.",
             uses_data_dir=True,
             data_source="The Hub's nyu-mll/glue (mrpc), or --data-dir with GLUE's train.tsv, dev.tsv and test.tsv.",

@@ -37,6 +37,8 @@ def _eval_command(task: TaskSpec) -> click.Command:
         metrics = evaluation(manager_of(ctx), run_dir, task, values, given_options(ctx, task))
         scores = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         click.echo(f"taskrun: {run_dir} on {task.name} {metrics['split']} ({metrics['samples']:,} examples): {scores}")
+        if "positive_label" in metrics:
+            click.echo(f"           f1 is the F1 of '{metrics['positive_label']}'")
         for line in per_class_lines(metrics.get("per_class", {})):
             click.echo(line)
 

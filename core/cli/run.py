@@ -90,6 +90,11 @@ def summary(metrics: dict[str, Any], config: RunConfig, seconds: float) -> str:
             f"{train['samples_per_second']:.1f} samples/s, {train['tokens_per_second']:,.0f} tokens/s",
             *([f"  kept     {kept}"] if kept else []),
             f"  eval     {evaluation['samples']:,} validation examples: {scores}",
+            *(
+                [f"           f1 is the F1 of '{evaluation['positive_label']}'"]
+                if "positive_label" in evaluation
+                else []
+            ),
             *([f"  warning  {evaluation['collapsed']}"] if evaluation.get("collapsed") else []),
             *per_class_lines(evaluation.get("per_class", {})),
             f"  output   {config.output_dir}/ (model, tokenizer, {METRICS}, {RUN_CONFIG}, {MODEL_CARD})",
