@@ -442,6 +442,10 @@ def evaluate_run(
             hint="Evaluate on a task of the same family.",
         )
     config = dataclasses.replace(run.config(), task=task.name, max_train_samples=None, **options)
+    if task.evaluate_metrics or config.evaluate_metrics:  # the task's and the run's, before any data
+        from .evaluate_metrics import load_modules
+
+        load_modules([*task.evaluate_metrics, *config.evaluate_metrics])
     dataset = manager.stages(task).load_dataset(config)
     if dataset is None or split not in dataset:
         raise DataError(f"task {task.name!r} has no {split} split" + (" with these options." if dataset else "."))
@@ -492,7 +496,7 @@ def evaluate_run(
     }
     if objective_loss is not None:
         metrics[OBJECTIVE_LOSS] = objective_loss
-    metrics.update(merged_metrics(manager, task, predictions, references, model_labels))
+    metrics.update(merged_metrics(manager, task, predictions, references, model_labels, config.evaluate_metrics))
     metrics.update(run.family.class_figures(task, predictions, references, model_labels))
     if truncated:
         log.info("%s of %s examples were truncated to %d tokens", f"{truncated:,}", f"{len(data):,}", run.max_length)
