@@ -154,6 +154,17 @@ class Family:
         """The family's default metrics of `predictions` against the reference `labels`."""
         return {}
 
+    def evaluate_inputs(
+        self, task: TaskSpec, predictions: Predictions, references: np.ndarray, label_names: list[str]
+    ) -> tuple[list[Any], list[Any]]:
+        """The `predictions` and `references` an `evaluate` metric module computes on (named by
+        `--evaluate-metric` or `TaskSpec.evaluate_metrics`), as lists: by default the predicted
+        `label_ids` (else `values`) and the references as they are."""
+        import numpy as np
+
+        predicted = predictions.values if predictions.label_ids is None else predictions.label_ids
+        return np.asarray(predicted).tolist(), np.asarray(references).tolist()
+
     def class_figures(
         self, task: TaskSpec, predictions: Predictions, references: np.ndarray, label_names: list[str]
     ) -> dict[str, Any]:

@@ -446,6 +446,10 @@ def evaluate_run(
             hint="Evaluate on a task of the same family.",
         )
     config = dataclasses.replace(run.config(), task=task.name, max_train_samples=None, **options)
+    if task.evaluate_metrics or config.evaluate_metrics:  # the task's and the run's, before any data
+        from .evaluate_metrics import load_modules
+
+        load_modules([*task.evaluate_metrics, *config.evaluate_metrics])
     dataset = manager.stages(task).load_dataset(config)
     if dataset is None or split not in dataset:
         raise DataError(f"task {task.name!r} has no {split} split" + (" with these options." if dataset else "."))
@@ -496,7 +500,7 @@ def evaluate_run(
     }
     if objective_loss is not None:
         metrics[OBJECTIVE_LOSS] = objective_loss
-    metrics.update(merged_metrics(manager, task, predictions, references, model_labels))
+    metrics.update(merged_metrics(manager, task, predictions, references, model_labels, config.evaluate_metrics))
     if task.positive_label is not None and len(model_labels) == 2 and task.problem_type == "single-label":
         metrics["positive_label"] = task.positive_label  # the label `f1` is of
     metrics.update(run.family.class_figures(task, predictions, references, model_labels))

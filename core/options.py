@@ -281,6 +281,13 @@ def experiment_options(task: TaskSpec) -> list[click.Parameter]:
             "[default: the task's primary metric]",
         ),
         click.Option(
+            ["--evaluate-metric", "evaluate_metrics"],
+            multiple=True,
+            metavar="NAME",
+            help="Also compute this `evaluate` metric module, reported as NAME/KEY: a local folder or script "
+            "(works offline) or a Hub id such as accuracy (online only). Repeatable.",
+        ),
+        click.Option(
             ["--report-to"],
             type=CommaList(str),
             metavar="TRACKERS",
@@ -511,6 +518,8 @@ def check_settings(
             )
         if isinstance(value, (list, tuple)) and not _takes_a_list(param):
             raise UsageError(f"{where}: {key}: expected one value, not a list.")
+        if isinstance(value, (str, Path)) and getattr(param, "multiple", False):
+            value = [value]  # one value where a repeatable option is meant: a list of one
         try:
             checked[key] = param.type_cast_value(ctx or click.Context(click.Command("taskrun")), value)
         except click.BadParameter as exc:

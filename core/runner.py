@@ -136,6 +136,18 @@ def load_tokenizer(config: RunConfig) -> tuple[Any, RunConfig]:
     return tokenizer, config
 
 
+def metric_modules(task: TaskSpec, config: RunConfig) -> tuple[str, ...]:
+    """Load the `evaluate` modules of the task and of --evaluate-metric (a bad name fails here,
+    before any data or model); the run's own as they load (local paths made absolute), so that
+    run_config.json records what `taskrun eval` can load again from anywhere."""
+    if not (task.evaluate_metrics or config.evaluate_metrics):
+        return config.evaluate_metrics
+    from .evaluate_metrics import load_modules, source_of
+
+    load_modules([*task.evaluate_metrics, *config.evaluate_metrics])
+    return tuple(source_of(name) for name in config.evaluate_metrics)
+
+
 def build_model(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, label_names: list[str]):
     """The task's model (and the plugin that built it), with the run's embedding setting."""
     from transformers import set_seed
@@ -175,6 +187,7 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     main = is_main_process()
     decided_once(check_sharding_possible)
     config = dataclasses.replace(config, model_path=resolve_model(config.model))  # fails fast offline; loads nothing
+    config = dataclasses.replace(config, evaluate_metrics=metric_modules(task, config))  # fails fast offline too
     room_for = 0 if config.save_every == "no" else config.keep_checkpoints
     decided_once(lambda: check_room(config.output_dir, config.model_path, room_for))
     family = family_of(task)
@@ -322,7 +335,8 @@ def metric_function(manager: TaskrunPluginManager, task: TaskSpec, config: RunCo
 
     def compute(eval_prediction: Any) -> dict[str, float]:
         predictions = postprocess(manager, task, config, eval_prediction.predictions, label_names)
-        return merged_metrics(manager, task, predictions, np.asarray(eval_prediction.label_ids), label_names)
+        references = np.asarray(eval_prediction.label_ids)
+        return merged_metrics(manager, task, predictions, references, label_names, config.evaluate_metrics)
 
     return compute
 

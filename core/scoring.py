@@ -2,12 +2,14 @@
 and anything that reads a finished run. Imports no training code.
 
 The metrics of a task are its family's defaults (`Family.metrics`), with the answers of the
-task's `taskrun_metrics` plugins merged over them.
+task's `taskrun_metrics` plugins merged over them, then the results of the `evaluate` modules the
+task and the run name (taskrun.evaluate_metrics), as `MODULE/KEY`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -15,6 +17,8 @@ from .errors import PluginError, UsageError
 from .family import family_of
 from .manager import TaskrunPluginManager
 from .task import Predictions, RunConfig, TaskSpec
+
+log = logging.getLogger("taskrun")
 
 # metrics.json's name for the loss a run trained on where it was not the model's own
 # (`--class-weights balanced`, a plugin's taskrun_loss); `loss` is always the model's own loss
@@ -56,9 +60,13 @@ def merged_metrics(
     predictions: Predictions,
     references: np.ndarray,
     label_names: list[str],
+    evaluate_metrics: Sequence[str] = (),
 ) -> dict[str, float]:
     """The family's default metrics, then each task plugin's metrics over them (the same name from
-    two plugins is an error); every metric the task declares must be there."""
+    two plugins is an error); every metric the task declares must be there. Then the results of
+    the task's `evaluate` modules and of `evaluate_metrics` (the run's `--evaluate-metric`), as
+    `MODULE/KEY`, each checked against the bundled metric of the same KEY (a warning where they
+    disagree)."""
     merged = dict(family_of(task).metrics(task, predictions, np.asarray(references), label_names))
     reported_by: dict[str, str] = {}
     for plugin, answer in manager.stages(task).metrics(predictions, references, label_names):
@@ -79,6 +87,16 @@ def merged_metrics(
             f"plugin {task.plugin!r}, task {task.name!r}: declares the metric(s) {missing}, but no hook reported "
             f"them (reported: {', '.join(merged)})."
         )
+    names = [*task.evaluate_metrics, *evaluate_metrics]
+    if names:
+        from .evaluate_metrics import disagreements, load_modules, module_scores
+
+        modules = load_modules(names)  # loaded once per process: the run loaded them before any data
+        inputs = family_of(task).evaluate_inputs(task, predictions, np.asarray(references), label_names)
+        scores = module_scores(modules, *inputs)
+        for sentence in disagreements(scores, merged):
+            log.warning("%s", sentence)
+        merged.update(scores)
     return merged
 
 

@@ -111,6 +111,19 @@ class SequenceClassification(Family):
         positive = positive_label_id(task, label_names)
         return default_metrics(str(task.problem_type), predictions, np.asarray(references), len(label_names), positive)
 
+    def evaluate_inputs(self, task, predictions, references, label_names):
+        """single-label: class ids, without the rows whose label the model does not have;
+        multi-label: 0/1 rows; regression: the numbers."""
+        if task.problem_type == "regression":
+            values = np.asarray(predictions.values, dtype=np.float64).reshape(-1)
+            return values.tolist(), np.asarray(references, dtype=np.float64).reshape(-1).tolist()
+        predicted = np.asarray(predictions.label_ids).astype(int)
+        references = np.asarray(references).round().astype(int)
+        if task.problem_type == "single-label":
+            known = (references >= 0) & (references < len(label_names))
+            predicted, references = predicted[known], references[known]
+        return predicted.tolist(), references.tolist()
+
     def class_figures(self, task, predictions, references, label_names):
         """Per-class precision, recall, F1 and support, and (single-label) the confusion matrix."""
         predicted = predictions.label_ids

@@ -166,6 +166,14 @@ def greater_is_better(metric: str) -> bool:
     return not (metric in LOWER_IS_BETTER or metric.endswith("_loss") or metric.endswith("_error"))
 
 
+def module_names(value: Any, where: str, error: type[Exception]) -> tuple[str, ...]:
+    """`evaluate` module names as a tuple of strings: one name or path, or a list of them."""
+    items = (value,) if isinstance(value, (str, Path)) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(v, (str, Path)) and str(v) for v in items):
+        raise error(f"{where}: a metric module's path or Hub id, or a list of them, not {value!r}")
+    return tuple(str(v) for v in items)
+
+
 @dataclass(frozen=True)
 class TaskOption:
     """A command-line option of one task, shown by `taskrun run TASK --help`.
@@ -223,6 +231,9 @@ class TaskSpec:
     - `family`: the shape of the task, which brings every default that depends on it (see
       `taskrun.Family`): "sequence-classification" (the default), "token-classification", or a
       `taskrun.Family` object a plugin defines.
+    - `evaluate_metrics`: `evaluate` metric modules the task's runs compute beside the bundled
+      metrics (taskrun.evaluate_metrics): local folders or scripts (give absolute paths, e.g.
+      from the plugin's `__file__`) or Hub ids (online only); reported as `MODULE/KEY`.
     - `plugin` is set by the core to the registering plugin.
 
     Every field is checked here: a mistake raises `TaskSpecError` naming the task and the field.
@@ -247,6 +258,7 @@ class TaskSpec:
     data_source: str = ""
     problem_types: tuple[str, ...] = ()
     family: Any = "sequence-classification"
+    evaluate_metrics: tuple[str, ...] = ()
     plugin: str | None = None
 
     def __post_init__(self) -> None:
@@ -283,6 +295,7 @@ class TaskSpec:
             raise TaskSpecError(f"{where}: search_space must be a dict, not {type(self.search_space).__name__}")
         self._set("search_space", ReadOnlyDict(check_search_space(self.search_space, where)))
         self._check_metrics(where)
+        self._set("evaluate_metrics", module_names(self.evaluate_metrics, f"{where}: evaluate_metrics", TaskSpecError))
         self._set("options", tuple(self.options))
         for option in self.options:
             if not isinstance(option, TaskOption):
@@ -402,6 +415,7 @@ class RunConfig:
     metric_for_best: str | None = None  # the metric that picks the published model; None: the task's primary
     positive_label: str | None = None  # two labels: the one `f1` is of; None: the task's, else the second
     report_to: tuple[str, ...] = ()  # Trainer integrations (tensorboard, mlflow, ...) the run logs to
+    evaluate_metrics: tuple[str, ...] = ()  # `evaluate` modules (paths or Hub ids) computed beside the bundled metrics
     task_options: Mapping[str, Any] = field(default_factory=dict)
     model_path: str | None = None  # where the model is loaded from, resolved by the runner
     sources: Mapping[str, str] = field(default_factory=dict)  # where each option's value came from
@@ -413,6 +427,7 @@ class RunConfig:
         object.__setattr__(self, "task_options", ReadOnlyDict(self.task_options))
         report_to = (self.report_to,) if isinstance(self.report_to, str) else tuple(self.report_to)
         object.__setattr__(self, "report_to", report_to)
+        object.__setattr__(self, "evaluate_metrics", module_names(self.evaluate_metrics, "evaluate_metrics", TypeError))
         object.__setattr__(self, "sources", ReadOnlyDict(self.sources))
 
     def to_dict(self) -> dict[str, Any]:

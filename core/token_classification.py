@@ -151,6 +151,12 @@ class TokenClassification(Family):
             "accuracy": float(accuracy_score(true, predicted)),
         }
 
+    def evaluate_inputs(self, task, predictions, references, label_names):
+        """The predicted and the true tag names of each sentence, without the positions that carry
+        no tag (-100): what evaluate's `seqeval` module takes."""
+        true, predicted = tag_sequences(predictions.label_ids, references, label_names)
+        return predicted, true
+
     def class_figures(self, task, predictions, references, label_names):
         """Per entity type: precision, recall, F1 and support (seqeval's classification_report);
         and the confusion matrix of the tags, over the words."""

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ WORDS = (
 # Before anything imports huggingface_hub, which reads this once: session fixtures run before the
 # per-test environment below is set.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# evaluate copies the metric modules it loads into a cache read once at import: the tests' own, not the user's
+os.environ["HF_MODULES_CACHE"] = tempfile.mkdtemp(prefix="taskrun-tests-modules-")
 
 POSITIVE, NEGATIVE = ["good", "great", "lovely", "fine"], ["bad", "awful", "boring", "dull"]
 # pip options for every build or install of a local folder in the tests: setuptools from this

@@ -19,7 +19,8 @@ LAYERS = {
     "Python API": ("__init__", "api", "options"),  # options: the click options the CLI and API check against
     "experiments": ("runner", "training", "record", "seeds", "search", "compare", "inference"),
     "toolkit": (
-        *("cache", "checkpoints", "data", "defaults", "family", "files", "hub", "launch", "manager"),
+        *("cache", "checkpoints", "data", "defaults", "evaluate_metrics", "family", "files", "hub", "launch"),
+        "manager",
         *("metrics", "models", "outputs", "plots", "precision", "registry", "rundir", "scaffold"),
         *("scoring", "sequence_classification", "settings", "splits", "token_classification"),
         *("tokenization", "tracking"),

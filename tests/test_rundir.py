@@ -48,6 +48,7 @@ def format_1_record(folder, model, data_dir) -> dict:
         "early_stopping": {"value": None, "source": "default"},
         "metric_for_best": {"value": None, "source": "default"},
         "report_to": {"value": [], "source": "default"},
+        "evaluate_metrics": {"value": [], "source": "default"},
     }
     return {
         "task": "sentiment",
@@ -80,6 +81,7 @@ def format_1_record(folder, model, data_dir) -> dict:
         "early_stopping": None,
         "metric_for_best": None,
         "report_to": [],
+        "evaluate_metrics": [],
         "task_options": {},
         "model_path": str(model),
         "options": options,
