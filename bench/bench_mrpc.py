@@ -21,13 +21,12 @@ machine (CPU model, bf16 flags, GPU on cuda), torch version and threads.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from machine import DEVICES, check_device, describe
+from machine import DEVICES, check_device, describe, timed
 
 RECIPE = r"""
 import csv, json, sys
@@ -71,19 +70,6 @@ print(json.dumps({"runtime": metrics["train_runtime"], "samples_per_second": met
                   "tokens_per_second": tokens / metrics["train_runtime"], "accuracy": evaluation["eval_accuracy"],
                   "f1": evaluation["eval_f1"], "precision": "fp32"}))
 """
-
-
-def timed(argv: list[str], workdir: Path, env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run argv under /usr/bin/time; return wall seconds, peak RSS in MiB (host memory), and the process."""
-    rss_file = workdir / "rss"
-    start = time.perf_counter()
-    done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv], capture_output=True, text=True, env=env
-    )
-    wall = time.perf_counter() - start
-    if done.returncode:
-        sys.exit(f"{' '.join(argv[:4])} ... failed:\n{done.stderr[-3000:]}")
-    return wall, int(rss_file.read_text().split()[-1]) / 1024, done
 
 
 def taskrun_metrics(output: Path) -> dict:

@@ -22,13 +22,11 @@ Each runs in its own process under /usr/bin/time for its peak resident memory.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from machine import DEVICES, check_device, describe
+from machine import DEVICES, check_device, describe, timed
 
 RECIPE = r"""
 import json, sys
@@ -113,19 +111,6 @@ print(json.dumps({"samples_per_second": metrics["train_samples_per_second"], "de
                   "test_f1": tested["test_f1"], "test_precision": tested["test_precision"],
                   "test_recall": tested["test_recall"], "precision": "fp32"}))
 """
-
-
-def timed(argv: list[str], workdir: Path, env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run argv under /usr/bin/time; return wall seconds, peak RSS in MiB, and the process."""
-    rss_file = workdir / "rss"
-    start = time.perf_counter()
-    done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv], capture_output=True, text=True, env=env
-    )
-    wall = time.perf_counter() - start
-    if done.returncode:
-        sys.exit(f"{' '.join(argv[:5])} ... failed:\n{done.stderr[-3000:]}")
-    return wall, int(rss_file.read_text().split()[-1]) / 1024, done
 
 
 def main() -> None:

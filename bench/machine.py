@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -85,3 +86,16 @@ def best_of(repeats: int, calls: dict, device: str) -> dict:
                 torch.cuda.synchronize()  # the GPU's work done: no queued kernels left out of the time
             best[name] = min(best[name], time.perf_counter() - start)
     return {name: (best[name], results[name]) for name in calls}
+
+
+def timed(argv: list[str], workdir: Path, env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Run argv under /usr/bin/time; return wall seconds, peak RSS in MiB (host memory), and the process."""
+    rss_file = workdir / "rss"
+    start = time.perf_counter()
+    done = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv], capture_output=True, text=True, env=env
+    )
+    wall = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"{' '.join(argv[:5])} ... failed:\n{done.stderr[-3000:]}")
+    return wall, int(rss_file.read_text().split()[-1]) / 1024, done
