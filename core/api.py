@@ -18,7 +18,7 @@ import functools
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Literal, Sequence, TypeVar
 
 from .errors import UsageError
 from .manager import TaskrunPluginManager, build_manager
@@ -90,7 +90,9 @@ def run_seeds(
     from .seeds import run_seeds as run_each
 
     manager = plugin_manager(plugins)
-    return run_each(manager, run_config(manager, task, config, options)[0], list(seeds))
+    given = list(seeds) if isinstance(seeds, Iterable) and not isinstance(seeds, (str, list, tuple)) else seeds
+    settings, checked = run_config(manager, task, config, {**options, "seeds": given})  # checked as --seeds
+    return run_each(manager, settings, checked or [])
 
 
 @one_at_a_time

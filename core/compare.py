@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import OutputWriteError, UsageError
+from .files import not_regular
 from .rundir import (
     CHECKPOINTS,
     FORMAT_KEY,
@@ -140,6 +141,8 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
         path = Path(given)
         if not path.exists():
             problems.append(f"{path}: does not exist")
+        elif kind := not_regular(path):
+            problems.append(f"{path}: is {kind}, not a run folder")
         elif not path.is_dir():
             problems.append(f"{path}: is a file, not a run folder")
         elif is_finished(path):
@@ -405,6 +408,8 @@ def check_picture_path(path: Path) -> None:
         raise UsageError(f"--picture {path}: use a .png file name.")
     if path.is_dir():
         raise UsageError(f"--picture {path} is a folder; name a file.")
+    if kind := not_regular(path):
+        raise UsageError(f"--picture {path} is {kind}, not a regular file; name a .png file.")
     if not path.parent.is_dir():
         raise UsageError(f"--picture {path}: the folder {path.parent} does not exist.")
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError, HubUnavailableError
+from .files import file_kind
 from .hub import is_hub_id, offline_constants, offline_mode, require_hub
 
 __all__ = [
@@ -140,7 +141,7 @@ def _read_bytes(path: Path) -> bytes:
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror}") from None
     if not stat.S_ISREG(mode):
-        raise DataError(f"{path}: not a regular file but {_file_kind(mode)}; pass a CSV, TSV or JSON Lines file")
+        raise DataError(f"{path}: not a regular file but {file_kind(mode)}; pass a CSV, TSV or JSON Lines file")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -158,17 +159,6 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: the gzip data is truncated (it ends before the end of the stream)") from None
     except (OSError, zlib.error) as exc:
         raise DataError(f"{path}: the gzip data is corrupt ({exc})") from None
-
-
-def _file_kind(mode: int) -> str:
-    kinds = (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a named pipe (FIFO)"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    )
-    return next((kind for test, kind in kinds if test(mode)), "a special file")
 
 
 def _check_not_binary(path: Path, raw: bytes, fmt: str, wide: bool) -> None:

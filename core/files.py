@@ -12,9 +12,33 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this `st_mode` is, for a message: "a named pipe (FIFO)", "a folder", ..."""
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((kind for test, kind in kinds if test(mode)), "a special file")
+
+
+def not_regular(path: Path) -> str | None:
+    """What `path` is when it exists but is neither a regular file nor a folder (reading a FIFO
+    waits for a writer forever, writing one for a reader): a FIFO, a socket, a device. None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else file_kind(mode)
 
 
 def _default_mode() -> int:

@@ -10,34 +10,76 @@ imports no click.
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import click
-from click.core import ParameterSource
+from click.core import UNSET, ParameterSource
 
 from . import __version__
 from .errors import PluginError, UsageError
 from .precision import PRECISIONS
 from .settings import RUN_DEFAULTS, read_settings_file
-from .task import TaskOption, TaskSpec, suggestion
+from .task import MAX_SEED, TaskOption, TaskSpec, suggestion
 
 
 class CommaList(click.ParamType):
-    """A list given as `a,b,c` on the command line, or as a list in a config file or from Python."""
+    """A list given as `a,b,c` on the command line, or as a list in a config file or from Python;
+    each item converted and checked by `item`. With `example`, an empty list is refused."""
 
-    def __init__(self, item: type = str):
+    def __init__(self, item: click.ParamType = click.STRING, example: str | None = None):
         self.item = item
-        self.name = f"{item.__name__} list"
+        self.example = example
+        self.name = f"{item.name} list"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[Any, ...]:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
             self.fail(f"expected a comma-separated list, not {value!r}", param, ctx)
-        try:
-            return tuple(self.item(str(item).strip()) for item in items if str(item).strip())
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of {self.item.__name__}s", param, ctx)
+        items = [item.strip() if isinstance(item, str) else item for item in items]
+        if isinstance(self.item, click.types.IntParamType) and not all(_whole(item) for item in items if item != ""):
+            self.fail(f"{value!r} is not a comma-separated list of ints", param, ctx)
+        converted = tuple(self.item.convert(item, param, ctx) for item in items if item != "")
+        if not converted and self.example:
+            self.fail(f"{value!r} is empty: give a comma-separated list, as {self.example}", param, ctx)
+        return converted
+
+
+def _whole(item: Any) -> bool:
+    """Whether `item` (text on the command line) spells a whole number."""
+    try:
+        int(item) if isinstance(item, str) else None
+    except ValueError:
+        return False
+    return True
+
+
+class Number(click.FloatRange):
+    """A finite number, in a range if given: nan and inf are refused (nan passes every range check)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+class OrNone(click.ParamType):
+    """`inner`, or the word none, which unsets the option (a settings file's value too)."""
+
+    def __init__(self, inner: click.ParamType):
+        self.inner = inner
+        self.name = f"{inner.name} or none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return None
+        return self.inner.convert(value, param, ctx)
+
+
+SEED = click.IntRange(0, MAX_SEED)
 
 
 # -- the commands of a task: run, eval, tune ---------------------------------------------------
@@ -76,12 +118,10 @@ def shared_options(task: TaskSpec) -> list[click.Parameter]:
             help=f"Where the model, metrics and settings go. [default: runs/{task.name}-DATE-TIME]",
         ),
         click.Option(["--overwrite"], is_flag=True, help="Replace a finished run in --output-dir."),
-        click.Option(
-            ["--epochs"], type=click.FloatRange(min=0, min_open=True), default=hyper["epochs"], show_default=True
-        ),
+        click.Option(["--epochs"], type=Number(min=0, min_open=True), default=hyper["epochs"], show_default=True),
         click.Option(
             ["--learning-rate"],
-            type=click.FloatRange(min=0, min_open=True),
+            type=Number(min=0, min_open=True),
             default=hyper["learning_rate"],
             show_default=True,
         ),
@@ -93,23 +133,22 @@ def shared_options(task: TaskSpec) -> list[click.Parameter]:
             show_default=True,
             help="Longer texts are truncated to this many tokens.",
         ),
-        click.Option(["--seed"], type=int, default=hyper["seed"], show_default=True),
+        click.Option(["--seed"], type=SEED, default=hyper["seed"], show_default=True),
         click.Option(
             ["--warmup-ratio"],
-            type=click.FloatRange(0, 1, max_open=True),
+            type=Number(0, 1, max_open=True),
             default=hyper["warmup_ratio"],
             show_default=True,
             help="Share of the training steps with a rising learning rate.",
         ),
-        click.Option(
-            ["--weight-decay"], type=click.FloatRange(min=0), default=hyper["weight_decay"], show_default=True
-        ),
+        click.Option(["--weight-decay"], type=Number(min=0), default=hyper["weight_decay"], show_default=True),
         click.Option(
             ["--dropout"],
-            type=click.FloatRange(0, 1, max_open=True),
+            type=OrNone(Number(0, 1, max_open=True)),
+            metavar="P|none",
             default=hyper["dropout"],
             show_default=hyper["dropout"] is not None,
-            help="Set every dropout probability of the model (default: the model's own).",
+            help="Set every dropout probability of the model; none: the model's own. [default: the model's own]",
         ),
         click.Option(
             ["--freeze-embeddings/--train-embeddings"],
@@ -117,7 +156,12 @@ def shared_options(task: TaskSpec) -> list[click.Parameter]:
             show_default=True,
             help="Keep the pretrained word embeddings fixed: faster, less memory; often no loss on small data.",
         ),
-        click.Option(["--max-train-samples"], type=click.IntRange(min=1), help="Train on the first N examples only."),
+        click.Option(
+            ["--max-train-samples"],
+            type=OrNone(click.IntRange(min=1)),
+            metavar="N|none",
+            help="Train on the first N examples only; none: on all.",
+        ),
         max_eval_samples_option("Evaluate on the first N examples only."),
         precision_option(
             PRECISIONS,
@@ -190,7 +234,7 @@ def shared_options(task: TaskSpec) -> list[click.Parameter]:
         options.append(
             click.Option(
                 ["--threshold"],
-                type=click.FloatRange(0, 1),
+                type=Number(0, 1),
                 default=0.5,
                 show_default=True,
                 help="multi-label: a label is predicted where its probability reaches this.",
@@ -260,6 +304,8 @@ def task_option(option: TaskOption) -> click.Option:
         kwargs["type"] = click.Choice(option.type)
     elif option.type == "path":
         kwargs["type"] = click.Path(path_type=Path)
+    elif option.type is float:
+        kwargs["type"] = Number()
     else:
         kwargs["type"] = option.type
     return click.Option([option.name], **kwargs)
@@ -270,15 +316,17 @@ def experiment_options(task: TaskSpec) -> list[click.Parameter]:
     return [
         click.Option(
             ["--early-stopping"],
-            type=click.IntRange(min=1),
-            metavar="N",
-            help="Stop after N evaluations without improvement of --metric-for-best. [default: train all epochs]",
+            type=OrNone(click.IntRange(min=1)),
+            metavar="N|none",
+            help="Stop after N evaluations without improvement of --metric-for-best; none: train all epochs. "
+            "[default: none]",
         ),
         click.Option(
             ["--metric-for-best"],
-            metavar="METRIC",
-            help="The metric that picks the published model (the best evaluation) and stops early. "
-            "[default: the task's primary metric]",
+            type=OrNone(click.STRING),
+            metavar="METRIC|none",
+            help="The metric that picks the published model (the best evaluation) and stops early; "
+            "none: the task's primary metric. [default: none]",
         ),
         click.Option(
             ["--evaluate-metric", "evaluate_metrics"],
@@ -289,14 +337,14 @@ def experiment_options(task: TaskSpec) -> list[click.Parameter]:
         ),
         click.Option(
             ["--report-to"],
-            type=CommaList(str),
+            type=CommaList(),
             metavar="TRACKERS",
             help="Log to these trackers, comma-separated: tensorboard, mlflow, wandb, trackio, ... (Trainer's). "
             "[default: none]",
         ),
         click.Option(
             ["--seeds"],
-            type=CommaList(int),
+            type=CommaList(SEED, example="13,42,87"),
             metavar="N,N,...",
             help="Train once per seed into OUTPUT/seed-N/, then summarise: mean and standard deviation per metric.",
         ),
@@ -387,7 +435,9 @@ def batch_size_option(default: int | None = None, help: str | None = None) -> cl
 
 
 def max_eval_samples_option(help: str) -> click.Option:
-    return click.Option(["--max-eval-samples"], type=click.IntRange(min=1), help=help)
+    return click.Option(
+        ["--max-eval-samples"], type=OrNone(click.IntRange(min=1)), metavar="N|none", help=f"{help} none: all."
+    )
 
 
 def data_dir_option() -> click.Option:
@@ -508,18 +558,28 @@ def check_settings(
     # The long option as typed works too where it differs from the value's name (problem: problem_type).
     long_names = {opt.lstrip("-").replace("-", "_"): p.name for p in by_name.values() for opt in p.opts}
     checked: dict[str, Any] = {}
-    for key, value in settings.items():
-        key = key if key in by_name else long_names.get(key, key)
+    given_as: dict[str, str] = {}
+    for given, value in settings.items():
+        key = given if given in by_name else long_names.get(given, given)
         param = by_name.get(key)
         if param is None:
             raise UsageError(
                 f"{where}: unknown option {key!r}{suggestion(key, sorted(by_name))}; "
                 f"the options are {', '.join(sorted(by_name))}."
             )
+        if key in given_as:
+            raise UsageError(f"{where}: {given_as[key]} and {given} are one option ({key}): give it once.")
+        given_as[key] = given
         if isinstance(value, (list, tuple)) and not _takes_a_list(param):
             raise UsageError(f"{where}: {key}: expected one value, not a list.")
         if isinstance(value, (str, Path)) and getattr(param, "multiple", False):
             value = [value]  # one value where a repeatable option is meant: a list of one
+        problem = _type_problem(param, value)
+        if problem:
+            raise UsageError(f"{where}: {key}: {problem}")
+        if value is None:
+            checked[key] = None
+            continue
         try:
             checked[key] = param.type_cast_value(ctx or click.Context(click.Command("taskrun")), value)
         except click.BadParameter as exc:
@@ -529,6 +589,71 @@ def check_settings(
 
 def _takes_a_list(param: click.Parameter) -> bool:
     return isinstance(param.type, CommaList) or bool(getattr(param, "multiple", False)) or param.nargs != 1
+
+
+def _type_problem(param: click.Parameter, value: Any) -> str | None:
+    """Why a value from a settings file or Python is not of the kind `param` takes, which click
+    would coerce without a word (true to 1, 1.5 to 1, a set to text). None (null) is the option
+    left unset: taken where that is its default, or where it takes the word none."""
+    kind = param.type.inner if isinstance(param.type, OrNone) else param.type
+    if value is None:
+        unset = isinstance(param.type, OrNone) or (
+            not isinstance(kind, click.types.BoolParamType) and param.default in (None, UNSET) and not param.required
+        )
+        return None if unset else f"expected {_expected(kind)}, not null (None)."
+    if isinstance(kind, CommaList):
+        if isinstance(value, str):
+            return None
+        if not isinstance(value, (list, tuple)):
+            return f"expected a list ({_expected(kind.item)} each), not {_shown(value)}."
+        return next(
+            (f"item {n}: {p}" for n, item in enumerate(value, start=1) if (p := _type_problem_of(kind.item, item))),
+            None,
+        )
+    return _type_problem_of(kind, value)
+
+
+def _type_problem_of(kind: click.ParamType, value: Any) -> str | None:
+    if isinstance(kind, click.types.BoolParamType):
+        right = isinstance(value, bool)
+    elif isinstance(value, bool) or isinstance(value, (list, tuple, dict, set)):
+        right = False
+    elif isinstance(kind, click.types.IntParamType):
+        right = isinstance(value, (int, str)) or (isinstance(value, float) and value.is_integer())
+    elif isinstance(kind, click.types.FloatParamType):
+        right = isinstance(value, (int, float, str))
+    elif isinstance(kind, (click.Path, click.Choice)):
+        right = isinstance(value, (str, os.PathLike))
+    elif isinstance(kind, click.types.StringParamType):
+        right = isinstance(value, (str, os.PathLike, int))
+    else:
+        return None
+    return None if right else f"expected {_expected(kind)}, not {_shown(value)}."
+
+
+def _expected(kind: click.ParamType) -> str:
+    if isinstance(kind, click.types.BoolParamType):
+        return "true or false"
+    if isinstance(kind, click.types.IntParamType):
+        return "a whole number"
+    if isinstance(kind, click.types.FloatParamType):
+        return "a number"
+    if isinstance(kind, click.Path):
+        return "a path (text)"
+    if isinstance(kind, click.Choice):
+        return f"one of {', '.join(map(str, kind.choices))}"
+    return "text"
+
+
+def _shown(value: Any) -> str:
+    """A value as a settings file would spell it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table of keys"
+    return f"{type(value).__name__} {value!r}" if not isinstance(value, (int, float, str)) else repr(value)
 
 
 def resolve_options(

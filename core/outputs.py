@@ -219,6 +219,24 @@ def keep_only_what_resumes(output_dir: Path, created: bool) -> None:
         output_dir.rmdir()
 
 
+def missing_folders(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first."""
+    path = Path(os.path.abspath(path))
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove those of `folders` (deepest first) that are empty folders: a failed command leaves
+    no folder it made and left empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 LOW_SPACE = 16 * 2**20  # below this much free space, a failed write is taken for a full disk
 
 

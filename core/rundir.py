@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .files import write_json
+from .files import not_regular, write_json
 from .models import eval_batch_size
 from .task import RunConfig, greater_is_better
 
@@ -32,6 +32,15 @@ PICKLED_ARGS = "training_args.bin"  # Trainer's pickled arguments: deleted, run_
 
 SEQUENCE_CLASSIFICATION = "sequence-classification"  # the family of runs recorded before families
 SETTINGS = tuple(f.name for f in fields(RunConfig) if f.name != "sources")  # RunConfig's part of the record
+
+
+class NotARegularFile(OSError):
+    """A record file that is a FIFO, a socket or a device: never read (a FIFO would block)."""
+
+    def __init__(self, path: Path, kind: str):
+        super().__init__(f"not a regular file but {kind}")
+        self.strerror = f"not a regular file but {kind}"
+        self.filename = str(path)
 
 
 class NotAnObject(ValueError):
@@ -244,7 +253,11 @@ def is_finished(folder: Path) -> bool:
 
 def read_json_object(path: Path) -> dict[str, Any]:
     """The JSON object a record file holds. Raises OSError (FileNotFoundError where it is
-    missing), UnicodeDecodeError, json.JSONDecodeError, or NotAnObject."""
+    missing, NotARegularFile for a FIFO or device, never read), UnicodeDecodeError,
+    json.JSONDecodeError, or NotAnObject."""
+    kind = not_regular(path)
+    if kind:
+        raise NotARegularFile(path, kind)
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise NotAnObject(path, data)

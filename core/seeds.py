@@ -22,7 +22,7 @@ from .errors import OutputExistsError, TrainingError, UsageError
 from .files import write_json
 from .launch import is_main_process
 from .manager import TaskrunPluginManager
-from .outputs import check_output_dir
+from .outputs import check_output_dir, missing_folders, remove_empty
 from .rundir import CHECKPOINTS, finished_metrics, read_run_config
 from .runner import CUT_TO_MODEL, RunResult, run
 from .scoring import scores_of
@@ -59,6 +59,15 @@ def run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[
     """Train `config` once per seed, then summarise. Every seed's output folder is checked before
     the first trains, so that a clash is found at once, not after an hour."""
     check_seeds(seeds)
+    made = missing_folders(config.output_dir)
+    try:
+        return _run_seeds(manager, config, seeds)
+    except BaseException:
+        remove_empty(made)  # a run that fails before training leaves no empty OUTPUT/ behind
+        raise
+
+
+def _run_seeds(manager: TaskrunPluginManager, config: RunConfig, seeds: Sequence[int]) -> SeedsResult:
     if config.resume not in (None, "auto"):
         raise UsageError(
             "--seeds resumes with --resume auto (each seed from its own newest checkpoint), not a checkpoint."

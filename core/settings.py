@@ -12,14 +12,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import UsageError
+from .files import not_regular
 from .task import RunConfig, TaskSpec
 
 RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
+
+# Options that the word none unsets (`--early-stopping none` over a file's value): a file that
+# reproduces a run says none where one of them was unset, not left to a default.
+UNSETTABLE = ("early_stopping", "metric_for_best", "max_train_samples", "max_eval_samples", "dropout")
+DEFAULT_SOURCES = ("default", "task default")
 
 # Options that say how to carry a run out, not what it is: a file that reproduces a run leaves them out.
 NOT_REPRODUCED = ("config", "print_config", "output_dir", "overwrite", "resume", "force_resume")
@@ -38,8 +45,11 @@ def read_file_mapping(path: Path, what: str, tables: bool = False) -> dict[str, 
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml", ".json"):
         raise UsageError(f"{what} {path}: give a .toml, .yaml, .yml or .json file.")
+    kind = not_regular(path)
+    if kind:
+        raise UsageError(f"{what} {path}: not a regular file but {kind}; give a settings file.")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is read past, as in data files
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise UsageError(f"{what} {path}: cannot read it: {reason}") from exc
@@ -53,11 +63,17 @@ def read_file_mapping(path: Path, what: str, tables: bool = False) -> dict[str, 
         return {}
     if not isinstance(values, dict):
         raise UsageError(f"{what} {path}: expected a mapping of names to values at the top level.")
+    named: dict[str, Any] = {}
+    spelled: dict[str, Any] = {}
     for key, value in values.items():
         problem = _value_problem(value, tables)
         if problem:
             raise UsageError(f"{what} {path}: {key}: {problem}")
-    return {str(key).strip().lstrip("-").replace("-", "_"): value for key, value in values.items()}
+        name = str(key).strip().lstrip("-").replace("-", "_")
+        if name in named:
+            raise UsageError(f"{what} {path}: {spelled[name]} and {key} name one option ({name}): give it once.")
+        named[name], spelled[name] = value, key
+    return named
 
 
 def read_settings_file(path: Path, what: str = "--config") -> dict[str, Any]:
@@ -92,7 +108,7 @@ def _parse(text: str, suffix: str, tables: bool = False) -> Any:
             raise ValueError(f"not valid TOML: {exc}") from exc
     if suffix == ".json":
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=lambda pairs: _once(pairs, text))
         except json.JSONDecodeError as exc:
             raise ValueError(f"not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
     import yaml
@@ -109,6 +125,21 @@ def _parse(text: str, suffix: str, tables: bool = False) -> Any:
         raise ValueError(f"not valid YAML: {where}{getattr(exc, 'problem', None) or exc}") from exc
     finally:
         loader.dispose()
+
+
+def _once(pairs: list[tuple[str, Any]], text: str) -> dict[str, Any]:
+    """A JSON object whose keys are each given once (json keeps the last silently); the lines of
+    a key given twice are named where the text shows them unambiguously."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            spelled = re.escape(json.dumps(key, ensure_ascii=False)) + r"\s*:"
+            lines = [text.count("\n", 0, match.start()) + 1 for match in re.finditer(spelled, text)]
+            where = f" (lines {lines[0]} and {lines[1]})" if len(lines) == 2 and lines[0] != lines[1] else ""
+            where = f" (line {lines[0]})" if len(lines) == 2 and lines[0] == lines[1] else where
+            raise ValueError(f"{key} is given twice{where}: give it once.")
+        found[key] = value
+    return found
 
 
 def _yaml_loader(text: str) -> Any:
@@ -159,6 +190,16 @@ def _check_yaml_shape(root: Any, anchors: dict[int, str], tables: bool) -> None:
             return f"a key that is {described(key)}: keys are names."
         return None
 
+    def twice(node: Any) -> str | None:
+        lines: dict[Any, int] = {}
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                line = key.start_mark.line + 1
+                if key.value in lines:
+                    return f"{key.value} is given twice (lines {lines[key.value]} and {line}): give it once."
+                lines[key.value] = line
+        return None
+
     def problem(node: Any, tables: bool) -> str | None:
         if isinstance(node, yaml.ScalarNode):
             return None
@@ -166,6 +207,8 @@ def _check_yaml_shape(root: Any, anchors: dict[int, str], tables: bool) -> None:
             if not tables:
                 return f"expected a value, not {described(node)}."
             described(node)
+            if found := twice(node):
+                return found
             for key, value in node.value:
                 found = key_problem(key) or problem(value, False)
                 if found:
@@ -177,6 +220,8 @@ def _check_yaml_shape(root: Any, anchors: dict[int, str], tables: bool) -> None:
                 return f"item {number} is {described(item)}, {LIST_ONLY}"
         return None
 
+    if found := twice(root):
+        raise ValueError(found)
     for key, value in root.value:
         found = key_problem(key)
         where = f"line {key.start_mark.line + 1}: "
@@ -221,6 +266,8 @@ def settings_file_text(task: str, options: Mapping[str, Mapping[str, Any]], comm
     lines = [f"# taskrun {command} {task} --config THIS_FILE reproduces these settings."]
     for name, entry in options.items():
         value = entry["value"]
+        if value is None and name in UNSETTABLE and entry["source"] not in DEFAULT_SOURCES:
+            value = "none"
         if name in NOT_REPRODUCED or value is None or value == [] or value == ():
             continue
         lines.append(f"{name} = {toml_value(value)}  # {entry['source']}")

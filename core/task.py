@@ -12,6 +12,7 @@ Nothing here imports torch, transformers or datasets, so that listing tasks stay
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import warnings
 from dataclasses import dataclass, field, fields
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 PROBLEM_TYPES = ("single-label", "multi-label", "regression")
+MAX_SEED = 2**32 - 1  # numpy's seeds are 0 .. 2**32 - 1
 # The built-in families (taskrun.family) and the problems each solves; a plugin's own family is a
 # `taskrun.Family` object that says its problems itself.
 FAMILY_PROBLEMS = {"sequence-classification": PROBLEM_TYPES, "token-classification": ("single-label",)}
@@ -30,7 +32,7 @@ HYPERPARAMETERS: dict[str, tuple[type, str]] = {
     "learning_rate": (float, "a number above 0"),
     "batch_size": (int, "a whole number of at least 1"),
     "max_length": (int, "a whole number of at least 8"),
-    "seed": (int, "a whole number"),
+    "seed": (int, "a whole number from 0 to 4294967295"),
     "warmup_ratio": (float, "a number from 0 up to (not including) 1"),
     "weight_decay": (float, "a number of at least 0"),
     "dropout": (float, "a number from 0 up to (not including) 1, or None"),
@@ -41,7 +43,7 @@ _IN_RANGE = {
     "learning_rate": lambda v: v > 0,
     "batch_size": lambda v: v >= 1,
     "max_length": lambda v: v >= 8,
-    "seed": lambda v: True,
+    "seed": lambda v: 0 <= v <= MAX_SEED,
     "warmup_ratio": lambda v: 0 <= v < 1,
     "weight_decay": lambda v: v >= 0,
     "dropout": lambda v: 0 <= v < 1,
@@ -112,8 +114,9 @@ def check_hyperparameters(values: Mapping[str, Any], where: str) -> dict[str, An
                 and (kind is float or isinstance(value, int))
             )
         )
-        if not right_type or not _IN_RANGE[key](value):
-            raise TaskSpecError(f"{where}: hyperparameters: {key} must be {meaning}, not {value!r}")
+        if not right_type or not math.isfinite(value) or not _IN_RANGE[key](value):
+            finite = "" if not right_type or math.isfinite(value) else ", and finite"
+            raise TaskSpecError(f"{where}: hyperparameters: {key} must be {meaning}{finite}, not {value!r}")
         checked[key] = float(value) if kind is float else value
     return checked
 
@@ -151,8 +154,9 @@ def check_search_space(space: Mapping[str, Any], where: str) -> dict[str, dict[s
             raise TaskSpecError(f"{where}: search space: {key}: log and step cannot go together")
         if "log" in spec and not isinstance(spec["log"], bool):
             raise TaskSpecError(f"{where}: search space: {key}: log must be true or false")
-        if "step" in spec and (not isinstance(spec["step"], (int, float)) or spec["step"] <= 0):
-            raise TaskSpecError(f"{where}: search space: {key}: step must be a number above 0")
+        step = spec.get("step", 1)
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step) or step <= 0:
+            raise TaskSpecError(f"{where}: search space: {key}: step must be a finite number above 0")
         if "step" in spec and HYPERPARAMETERS[key][0] is int and not isinstance(spec["step"], int):
             raise TaskSpecError(f"{where}: search space: {key}: step must be a whole number, as {key} is")
         if spec.get("log") and low <= 0:
