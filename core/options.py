@@ -601,13 +601,14 @@ def _type_problem(param: click.Parameter, value: Any) -> str | None:
             not isinstance(kind, click.types.BoolParamType) and param.default in (None, UNSET) and not param.required
         )
         return None if unset else f"expected {_expected(kind)}, not null (None)."
-    if isinstance(kind, CommaList):
+    item_kind = kind.item if isinstance(kind, CommaList) else kind if getattr(param, "multiple", False) else None
+    if item_kind is not None:  # a list option, or a repeatable one: a list of values (or one, as text)
         if isinstance(value, str):
             return None
         if not isinstance(value, (list, tuple)):
-            return f"expected a list ({_expected(kind.item)} each), not {_shown(value)}."
+            return f"expected a list ({_expected(item_kind)} each), not {_shown(value)}."
         return next(
-            (f"item {n}: {p}" for n, item in enumerate(value, start=1) if (p := _type_problem_of(kind.item, item))),
+            (f"item {n}: {p}" for n, item in enumerate(value, start=1) if (p := _type_problem_of(item_kind, item))),
             None,
         )
     return _type_problem_of(kind, value)
