@@ -435,8 +435,9 @@ def evaluate_run(
     fp16 autocast a batch's padding moves logits by up to 1e-2, so there, and where the loss is
     the model's own (tokens), the examples are batched in their order, as the run's own
     evaluation batched them."""
-    recorded_positive = run.config().positive_label  # the label `f1` was of in the run (two labels)
     task = manager.task(task_name)
+    # on the run's own task, the label `f1` was of in the run (two labels); another task has its own
+    recorded_positive = run.config().positive_label if task.name == run.task.name else None
     task = dataclasses.replace(
         task, problem_type=run.problem_type, positive_label=recorded_positive or task.positive_label
     )
