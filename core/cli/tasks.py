@@ -10,11 +10,10 @@ import click
 from ..family import family_of
 from ..manager import TaskrunPluginManager
 from ..options import info_params, list_params
+from ..rundir import SEQUENCE_CLASSIFICATION
 from ..settings import RUN_DEFAULTS
 from ..task import HYPERPARAMETERS, TaskSpec
 from .common import handle_errors, manager_of, table
-
-SEQUENCE_CLASSIFICATION = "sequence-classification"
 
 
 @click.command("list", params=list_params())
