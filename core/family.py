@@ -171,6 +171,11 @@ class Family:
         """metrics.json's per-class table (`per_class`) and `confusion_matrix`, where they apply."""
         return {}
 
+    def positive_label(self, task: TaskSpec, label_names: list[str]) -> str | None:
+        """The label whose F1 the metric `f1` is, where this family's metrics single one out
+        (`task.positive_label` holds the task's or the user's choice); None where they do not."""
+        return None
+
     def metric_order(self, task: TaskSpec, names: list[str]) -> list[str]:
         """`names` with the metric that should lead first: the primary metric of a task that names
         none (it picks the best checkpoint and heads the summary)."""

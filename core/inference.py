@@ -502,8 +502,9 @@ def evaluate_run(
     if objective_loss is not None:
         metrics[OBJECTIVE_LOSS] = objective_loss
     metrics.update(merged_metrics(manager, task, predictions, references, model_labels, config.evaluate_metrics))
-    if task.positive_label is not None and len(model_labels) == 2 and task.problem_type == "single-label":
-        metrics["positive_label"] = task.positive_label  # the label `f1` is of
+    positive = run.family.positive_label(task, model_labels)
+    if positive is not None:
+        metrics["positive_label"] = positive  # the label `f1` is of
     metrics.update(run.family.class_figures(task, predictions, references, model_labels))
     if truncated:
         log.info("%s of %s examples were truncated to %d tokens", f"{truncated:,}", f"{len(data):,}", run.max_length)

@@ -100,24 +100,20 @@ def resolve(manager: TaskrunPluginManager, config: RunConfig) -> tuple[TaskSpec,
 
 
 def with_positive_label(task: TaskSpec, config: RunConfig, label_names: list[str]) -> tuple[TaskSpec, RunConfig]:
-    """The label `f1` is of, named in the settings (run_config.json) for a two-label run; a
-    `--positive-label` the run cannot use is refused, naming the labels, before any model loads."""
-    binary = task.problem_type == "single-label" and family_of(task).name == "sequence-classification"
-    binary = binary and len(label_names) == 2
-    chosen = task.positive_label
-    if config.positive_label is not None and not binary:
+    """The label `f1` is of (the family says whether its metrics single one out), named in the
+    settings (run_config.json); a `--positive-label` the run cannot use is refused, naming the
+    labels, before any model loads."""
+    chosen = family_of(task).positive_label(task, label_names)
+    if config.positive_label is not None and chosen is None:
         raise UsageError(
             f"--positive-label {config.positive_label}: it names the label `f1` is of, for single-label tasks with "
             f"two labels; this run has {len(label_names)} label(s) ({task.problem_type})."
         )
-    if chosen is not None and chosen not in label_names and binary:
+    if task.positive_label is not None and chosen != task.positive_label and chosen is not None:
         raise UsageError(
-            f"--positive-label {chosen}: not a label of this run; its labels are {', '.join(label_names)}."
+            f"--positive-label {task.positive_label}: not a label of this run; its labels are {', '.join(label_names)}."
         )
-    if not binary:
-        return dataclasses.replace(task, positive_label=None), config
-    name = chosen if chosen is not None else label_names[1]
-    return dataclasses.replace(task, positive_label=name), dataclasses.replace(config, positive_label=name)
+    return dataclasses.replace(task, positive_label=chosen), dataclasses.replace(config, positive_label=chosen)
 
 
 def load_tokenizer(config: RunConfig) -> tuple[Any, RunConfig]:

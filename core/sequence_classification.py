@@ -108,8 +108,10 @@ class SequenceClassification(Family):
     def metrics(self, task, predictions, references, label_names):
         from .metrics import default_metrics
 
-        positive = positive_label_id(task, label_names)
-        return default_metrics(str(task.problem_type), predictions, np.asarray(references), len(label_names), positive)
+        positive = self.positive_label(task, label_names)
+        positive_id = label_names.index(positive) if positive is not None else 1
+        problem, references = str(task.problem_type), np.asarray(references)
+        return default_metrics(problem, predictions, references, len(label_names), positive_id)
 
     def evaluate_inputs(self, task, predictions, references, label_names):
         """single-label: class ids, without the rows whose label the model does not have;
@@ -139,6 +141,12 @@ class SequenceClassification(Family):
         if task.problem_type == "single-label":
             figures["confusion_matrix"] = confusion_matrix(references, predicted, label_names)
         return figures
+
+    def positive_label(self, task, label_names):
+        """Two labels, single-label: the chosen one, else the second in order (as GLUE's F1 is of id 1)."""
+        if task.problem_type != "single-label" or len(label_names) != 2:
+            return None
+        return task.positive_label if task.positive_label in label_names else label_names[1]
 
     def metric_order(self, task, names):
         """Single-label: the Matthews correlation first, where reported: unlike accuracy (or one
@@ -314,9 +322,3 @@ def label_ids_by_name(task: TaskSpec, data: Any, data_labels: list[str], model_l
             hot[row, [to_model[i] for i in ids if to_model[i] != UNSEEN]] = 1
         return hot
     return np.asarray([to_model[i] if i >= 0 else -1 for i in raw])
-
-
-def positive_label_id(task: TaskSpec, label_names: list[str]) -> int:
-    """The id of the label `f1` is of, with two labels: the task's (or the user's)
-    `positive_label`, else the second label in order."""
-    return label_names.index(task.positive_label) if task.positive_label in label_names else 1
