@@ -33,6 +33,12 @@ POSITIVE, NEGATIVE = ["good", "great", "lovely", "fine"], ["bad", "awful", "bori
 # and no index at all, so the tests pass on a machine without one (try PIP_NO_INDEX=1).
 OFFLINE_BUILD = ("--no-build-isolation", "--no-index", "--no-deps")
 
+# One thread for torch (OpenMP) here and in every process a test starts, unless the environment
+# says otherwise. The tiny model's steps are far too small to share between threads, and on a busy
+# 2-core machine two threads spin against each other: a one-epoch run took 8-45 s with two threads
+# and 1-4 s with one (and ten times the CPU time). Set before anything imports torch.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(autouse=True)
 def _offline_env(monkeypatch, tmp_path):
