@@ -99,6 +99,7 @@ def test_a_config_file_under_keyword_arguments(options, tmp_path):
     assert record["options"]["learning_rate"]["source"] == f"config file {settings}"
 
 
+@pytest.mark.slow  # starts python
 def test_import_taskrun_stays_light():
     code = "import sys, taskrun; assert callable(taskrun.run); print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
