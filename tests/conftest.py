@@ -7,10 +7,12 @@ list, and every data file is written by the fixture that needs it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -35,6 +37,12 @@ POSITIVE, NEGATIVE = ["good", "great", "lovely", "fine"], ["bad", "awful", "bori
 # environment (the `test` extra) instead of an isolated build environment fetched from an index,
 # and no index at all, so the tests pass on a machine without one (try PIP_NO_INDEX=1).
 OFFLINE_BUILD = ("--no-build-isolation", "--no-index", "--no-deps")
+
+# One thread for torch (OpenMP) here and in every process a test starts, unless the environment
+# says otherwise. The tiny model's steps are far too small to share between threads, and on a busy
+# 2-core machine two threads spin against each other: a one-epoch run took 8-45 s with two threads
+# and 1-4 s with one (and ten times the CPU time). Set before anything imports torch.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)
@@ -73,11 +81,10 @@ def write_tsv(path: Path, header: list[str], rows: list[list[str]], bom: bool = 
     return path
 
 
-@pytest.fixture
-def mrpc_dir(tmp_path) -> Path:
-    """A GLUE MRPC-shaped folder: BOM on train.tsv, unmatched quotes, an unlabelled test.tsv."""
+def write_mrpc_folder(parent: Path) -> Path:
+    """parent/MRPC, shaped as GLUE's: BOM on train.tsv, unmatched quotes, an unlabelled test.tsv."""
     rng = random.Random(1)
-    folder = tmp_path / "MRPC"
+    folder = parent / "MRPC"
     folder.mkdir()
     header = ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
 
@@ -101,6 +108,12 @@ def mrpc_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
+def mrpc_dir(tmp_path) -> Path:
+    """A GLUE MRPC-shaped folder: BOM on train.tsv, unmatched quotes, an unlabelled test.tsv."""
+    return write_mrpc_folder(tmp_path)
+
+
+@pytest.fixture
 def sst2_dir(tmp_path) -> Path:
     rng = random.Random(2)
     folder = tmp_path / "SST-2"
@@ -110,11 +123,9 @@ def sst2_dir(tmp_path) -> Path:
     return folder
 
 
-@pytest.fixture
-def reviews_csv(tmp_path) -> Path:
-    """A CSV with string labels, commas and quotes inside the text."""
+def write_reviews_csv(path: Path) -> Path:
+    """48 reviews with three star labels (one, three, five), commas and quotes inside the text."""
     rng = random.Random(3)
-    path = tmp_path / "reviews.csv"
     lines = ["id,review,stars"]
     for i in range(48):
         label = i % 3
@@ -122,6 +133,12 @@ def reviews_csv(tmp_path) -> Path:
         lines.append(f'{i},"{text} ""quoted""",{["one", "three", "five"][label]}')
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def reviews_csv(tmp_path) -> Path:
+    """A CSV with string labels, commas and quotes inside the text."""
+    return write_reviews_csv(tmp_path / "reviews.csv")
 
 
 @pytest.fixture
@@ -140,35 +157,86 @@ def cli(manager):
     return invoke
 
 
+def reviews_options(reviews: Path, model: Path) -> tuple:
+    """custom-csv's options for a reviews file (three star labels) with the tiny model, one fast epoch."""
+    return (
+        *("--model", model, "--train", reviews, "--text-column", "review", "--label-column", "stars"),
+        *("--epochs", "1", "--batch-size", "8", "--precision", "fp32"),
+    )
+
+
 @pytest.fixture
 def run_reviews(cli, tiny_model, reviews_csv):
     """`run_reviews(OUTPUT_DIR, *options)`: custom-csv on `reviews_csv` (three star labels) with the
     tiny model, one fast epoch; later options override the defaults."""
 
     def run(output_dir, *options):
-        return cli(
-            "run",
-            "custom-csv",
-            "--model",
-            tiny_model,
-            "--train",
-            reviews_csv,
-            "--text-column",
-            "review",
-            "--label-column",
-            "stars",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-            "--precision",
-            "fp32",
-            "--output-dir",
-            output_dir,
-            *options,
-        )
+        return cli("run", "custom-csv", *reviews_options(reviews_csv, tiny_model), "--output-dir", output_dir, *options)
 
     return run
+
+
+# -- finished runs, made once a session ----------------------------------------------------------
+# Training is most of the suite's time. A test that only reads a finished run (predict, eval,
+# compare, the model card, metrics.json) takes one of these; a test that changes the folder copies
+# it first (`copy_run`), so that every other test still sees the run as it was made.
+
+
+@contextlib.contextmanager
+def offline_env(cache: Path):
+    """The environment of `_offline_env` for fixtures made outside a test (module or session scope)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HF_HUB_OFFLINE", "1")
+        env.setenv("TASKRUN_CACHE_DIR", str(cache))
+        env.setenv("TASKRUN_PLUGINS", "none")
+        env.delenv("TASKRUN_TRACEBACK", raising=False)
+        yield env
+
+
+@pytest.fixture(scope="session")
+def shared_data(tmp_path_factory) -> Path:
+    """A folder with the data of the shared runs: reviews.csv (as `reviews_csv`), MRPC/ (as `mrpc_dir`)."""
+    folder = tmp_path_factory.mktemp("shared-data")
+    write_reviews_csv(folder / "reviews.csv")
+    write_mrpc_folder(folder)
+    return folder
+
+
+class SharedRun:
+    """A finished run: its folder and the CLI's result (exit code, stdout, stderr) that made it."""
+
+    def __init__(self, output: Path, result):
+        self.output, self.result = output, result
+
+
+def shared_run(tmp_path_factory, name: str, *args) -> SharedRun:
+    """`taskrun run ARGS --output-dir <a session folder>/NAME`, in this process, with the built-ins only."""
+    root = tmp_path_factory.mktemp(f"shared-run-{name}")
+    with offline_env(root / "taskrun-cache"):
+        result = CliRunner().invoke(
+            main, [str(a) for a in (*args, "--output-dir", root / name)], obj=make_manager(plugins=[])
+        )
+    assert result.exit_code == 0, result.output + result.stderr
+    return SharedRun(root / name, result)
+
+
+@pytest.fixture(scope="session")
+def finished_reviews(tiny_model, shared_data, tmp_path_factory) -> SharedRun:
+    """custom-csv on reviews.csv as `run_reviews` runs it, in a folder named reviews-model."""
+    options = reviews_options(shared_data / "reviews.csv", tiny_model)
+    return shared_run(tmp_path_factory, "reviews-model", "run", "custom-csv", *options)
+
+
+@pytest.fixture(scope="session")
+def finished_mrpc(tiny_model, shared_data, tmp_path_factory) -> SharedRun:
+    """mrpc on the MRPC folder of `shared_data` (as `mrpc_dir`), one fast epoch."""
+    options = ("--model", tiny_model, "--data-dir", shared_data / "MRPC", "--epochs", "1", "--batch-size", "8")
+    return shared_run(tmp_path_factory, "mrpc", "run", "mrpc", *options, "--precision", "fp32")
+
+
+def copy_run(run: Path, to: Path) -> Path:
+    """A copy of a finished run's folder, for a test that changes it."""
+    return Path(shutil.copytree(run, to, symlinks=True))
 
 
 def assert_finished_run(output: Path, label_names: list[str], texts) -> dict:

@@ -45,24 +45,24 @@ def test_two_runs_from_two_threads_of_one_process_give_the_same_result(options, 
     assert record["options"]["epochs"] == {"value": 1.0, "source": "python"}
 
 
-def test_predict_and_evaluate_from_python(options, tmp_path):
-    result = taskrun.run("custom-csv", output_dir=tmp_path / "run", **options)
-    labels = json.loads((result.output_dir / "run_config.json").read_text())["labels"]
-    predictions = taskrun.predict(result.output_dir, ["the movie was great", ""], all_scores=True)
+def test_predict_and_evaluate_from_python(finished_reviews, shared_data):
+    run = finished_reviews.output  # custom-csv on the reviews, as `options` give them
+    labels = json.loads((run / "run_config.json").read_text())["labels"]
+    predictions = taskrun.predict(run, ["the movie was great", ""], all_scores=True)
     assert predictions[0]["label"] in labels and 0 <= predictions[0]["score"] <= 1
     assert {key for key in predictions[0] if key.startswith("score_")} == {f"score_{name}" for name in labels}
     assert predictions[1]["label"] == ""  # an empty text gets no label
     metrics = taskrun.evaluate(
-        result.output_dir,
+        run,
         "custom-csv",
-        train=options["train"],
+        train=str(shared_data / "reviews.csv"),
         text_column="review",
         label_column="stars",
         plugins=[],
     )
     assert metrics["split"] == "validation" and metrics["samples"] > 0
     with pytest.raises(UsageError, match="takes single texts"):
-        taskrun.predict(result.output_dir, [("a", "b")])
+        taskrun.predict(run, [("a", "b")])
 
 
 def test_mistakes_raise_taskrun_errors_with_the_option_named(options, tmp_path):
@@ -99,6 +99,7 @@ def test_a_config_file_under_keyword_arguments(options, tmp_path):
     assert record["options"]["learning_rate"]["source"] == f"config file {settings}"
 
 
+@pytest.mark.slow  # starts python
 def test_import_taskrun_stays_light():
     code = "import sys, taskrun; assert callable(taskrun.run); print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

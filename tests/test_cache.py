@@ -1,5 +1,9 @@
 """The tokenised-data cache: a second run of the same task skips tokenising; a changed file or
-option tokenises again; a broken entry is never trusted."""
+option tokenises again; a broken entry is never trusted.
+
+Only the first test trains (a run from the cache trains the same). The others ask what a run
+tokenises and stores, so their runs stop where training would begin (`StopAtTheFirstBatch`):
+loading, tokenising and the cache are those of any run."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import taskrun.sequence_classification
+from taskrun import hookimpl
 from taskrun.tokenization import encode
 
 EVERY_SPLIT = 40 + 16 + 6  # rows of mrpc_dir's train, dev and test files
@@ -37,6 +42,29 @@ def run_mrpc(taskrun_run, mrpc_dir, tmp_path, name, *extra):
     return outcome
 
 
+class StopAtTheFirstBatch:
+    """Ends a run where training would begin: at its first batch, once the data is tokenised."""
+
+    TASKRUN_FOR_ALL_TASKS = ("taskrun_data_collator",)
+
+    @hookimpl(tryfirst=True)
+    def taskrun_data_collator(self, task, config, tokenizer):
+        def collate(examples):
+            raise RuntimeError("stopped at the first batch")
+
+        return collate
+
+
+def tokenise_mrpc(taskrun_run, mrpc_dir, tmp_path, name, *extra):
+    """`run_mrpc` up to the first training batch: the data loaded, tokenised (or taken from the
+    cache) and stored as a run does it, then the run stops."""
+    outcome = taskrun_run(
+        "mrpc", "--data-dir", mrpc_dir, *extra, output_dir=tmp_path / name, plugins=[StopAtTheFirstBatch()]
+    )
+    assert outcome.exit_code == 4 and "stopped at the first batch" in outcome.stderr, outcome.output + outcome.stderr
+    return outcome
+
+
 def test_second_run_loads_the_tokenised_data_and_trains_the_same(taskrun_run, mrpc_dir, tmp_path, encode_calls):
     first = run_mrpc(taskrun_run, mrpc_dir, tmp_path, "first")
     assert sum(encode_calls) == EVERY_SPLIT  # train, dev and test tokenised once
@@ -52,45 +80,45 @@ def test_second_run_loads_the_tokenised_data_and_trains_the_same(taskrun_run, mr
 
 
 def test_file_times_do_not_matter_but_content_and_options_do(taskrun_run, mrpc_dir, tmp_path, encode_calls):
-    run_mrpc(taskrun_run, mrpc_dir, tmp_path, "first")
+    tokenise_mrpc(taskrun_run, mrpc_dir, tmp_path, "first")
     train = mrpc_dir / "train.tsv"
 
     encode_calls.clear()
     os.utime(train, (1, 1))  # same bytes, another time: still a hit
-    run_mrpc(taskrun_run, mrpc_dir, tmp_path, "touched")
+    tokenise_mrpc(taskrun_run, mrpc_dir, tmp_path, "touched")
     assert encode_calls == []
 
     lines = train.read_text(encoding="utf-8-sig").splitlines()
     lines[1] = lines[1].replace("the", "a", 1)  # one word of one row
     train.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    run_mrpc(taskrun_run, mrpc_dir, tmp_path, "edited")
+    tokenise_mrpc(taskrun_run, mrpc_dir, tmp_path, "edited")
     assert sum(encode_calls) == EVERY_SPLIT
     assert len(cache_entries()) == 2
 
     encode_calls.clear()
-    run_mrpc(taskrun_run, mrpc_dir, tmp_path, "shorter", "--max-length", "16")
+    tokenise_mrpc(taskrun_run, mrpc_dir, tmp_path, "shorter", "--max-length", "16")
     assert sum(encode_calls) == EVERY_SPLIT
     encode_calls.clear()
-    run_mrpc(taskrun_run, mrpc_dir, tmp_path, "fewer", "--max-train-samples", "30")
+    tokenise_mrpc(taskrun_run, mrpc_dir, tmp_path, "fewer", "--max-train-samples", "30")
     assert sum(encode_calls) == 30 + 16 + 6
     assert len(cache_entries()) == 4
 
     encode_calls.clear()
-    run_mrpc(taskrun_run, mrpc_dir, tmp_path, "uncached", "--no-cache")
+    tokenise_mrpc(taskrun_run, mrpc_dir, tmp_path, "uncached", "--no-cache")
     assert sum(encode_calls) == EVERY_SPLIT and len(cache_entries()) == 4
 
 
 def test_a_damaged_entry_is_tokenised_again(taskrun_run, mrpc_dir, tmp_path, encode_calls):
-    run_mrpc(taskrun_run, mrpc_dir, tmp_path, "first")
+    tokenise_mrpc(taskrun_run, mrpc_dir, tmp_path, "first")
     (entry,) = cache_entries()
     for arrow in entry.rglob("*.arrow"):
         arrow.write_bytes(b"not arrow")
     encode_calls.clear()
-    outcome = run_mrpc(taskrun_run, mrpc_dir, tmp_path, "second")
+    outcome = tokenise_mrpc(taskrun_run, mrpc_dir, tmp_path, "second")
     assert "cannot read the cached tokenised data" in outcome.stderr
     assert sum(encode_calls) == EVERY_SPLIT
     encode_calls.clear()
-    run_mrpc(taskrun_run, mrpc_dir, tmp_path, "third")
+    tokenise_mrpc(taskrun_run, mrpc_dir, tmp_path, "third")
     assert encode_calls == []  # the entry was written again, whole
 
 

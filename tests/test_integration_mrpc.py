@@ -21,6 +21,7 @@ def test_every_row_of_the_real_files_comes_through():
     assert any('"' in s for s in dataset["train"]["sentence1"])  # unmatched quotes kept as text
 
 
+@pytest.mark.slow  # trains the real-size embedded model
 def test_a_slice_of_real_mrpc_with_the_embedded_model(cli, tmp_path):
     out = tmp_path / "run"
     result = cli(

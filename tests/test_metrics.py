@@ -330,6 +330,7 @@ def test_deprecated_shims_accumulate_batches_as_evaluate_did():
     assert accuracy.compute() == {"accuracy": pytest.approx(2 / 3)}
 
 
+@pytest.mark.slow  # starts python
 def test_import_does_not_load_heavy_libraries():
     heavy = ["evaluate", "datasets", "torch", "sklearn", "scipy", "transformers"]
     code = f"import sys, taskrun.metrics; print([m for m in {heavy!r} if m in sys.modules])"

@@ -65,10 +65,8 @@ def evaluation(folder: Path) -> dict:
     return json.loads((folder / "metrics.json").read_text())["eval"]
 
 
-def test_a_single_label_runs_card_has_the_hubs_metadata_and_the_text(run_reviews, tmp_path, tiny_model):
-    out = tmp_path / "reviews-model"
-    result = run_reviews(out)
-    assert result.exit_code == 0, result.output
+def test_a_single_label_runs_card_has_the_hubs_metadata_and_the_text(finished_reviews, tiny_model):
+    out = finished_reviews.output  # run_reviews into a folder named reviews-model
     card, raw = hub_card(out)
 
     assert card.data.library_name == "transformers"
@@ -94,10 +92,8 @@ def test_a_single_label_runs_card_has_the_hubs_metadata_and_the_text(run_reviews
     assert f"hf upload USER/REPO {out}" in text
 
 
-def test_an_mrpc_card_names_the_glue_dataset_on_the_hub(cli, tiny_model, mrpc_dir, tmp_path):
-    out = tmp_path / "mrpc"
-    result = cli("run", "mrpc", "--model", tiny_model, "--data-dir", mrpc_dir, "--output-dir", out, *FAST)
-    assert result.exit_code == 0, result.output
+def test_an_mrpc_card_names_the_glue_dataset_on_the_hub(finished_mrpc):
+    out = finished_mrpc.output  # mrpc on an mrpc_dir folder, FAST
     card, raw = hub_card(out)
 
     assert raw["datasets"] == ["nyu-mll/glue"]

@@ -108,6 +108,7 @@ def test_the_task_is_registered_as_a_token_classification_task(manager):
     assert options["tags_column"].default is None and options["tokens_column"].default == "tokens"
 
 
+@pytest.mark.slow  # starts python
 def test_importing_the_plugin_does_not_import_datasets():
     code = "import sys, taskrun.plugins.ner; print('datasets' in sys.modules, 'torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -153,6 +153,7 @@ THREE_KEYS = (  # the issue's shape: each key's value built from the one before
 )
 
 
+@pytest.mark.slow  # a taskrun process each
 @pytest.mark.parametrize(
     "name, text, command, expected",
     [

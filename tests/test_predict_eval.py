@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from conftest import sentence, write_tsv
+from conftest import offline_env, sentence, write_tsv
 from taskrun import inference
 from taskrun.cli import main
 from taskrun.testing import make_manager, run_task
@@ -35,9 +35,9 @@ def glue_dirs(tmp_path_factory):
 
 
 def trained(task: str, data_dir, tiny_model, tmp_path_factory):
-    outcome = run_task(
-        task, "--data-dir", data_dir, model=tiny_model, plugins=[], output_dir=tmp_path_factory.mktemp("runs") / task
-    )
+    folder = tmp_path_factory.mktemp("runs")
+    with offline_env(folder / "taskrun-cache"):  # not the user's cache
+        outcome = run_task(task, "--data-dir", data_dir, model=tiny_model, plugins=[], output_dir=folder / task)
     assert outcome.exit_code == 0, outcome.output + outcome.stderr
     return outcome
 
@@ -153,63 +153,50 @@ def test_eval_matches_labels_by_name_not_position(cli, tiny_model, tmp_path):
     assert result.exit_code == 2 and "model ['neg', 'pos'], custom-csv validation ['bad', 'good']" in result.stderr
 
 
-def test_predict_multi_label_and_regression(cli, tiny_model, tmp_path):
-    tags = tmp_path / "tags.csv"
+@pytest.fixture(scope="module")
+def tags_and_scores(tmp_path_factory):
+    """A multi-label file (tags.csv) and a regression file (scores.csv), 12 rows each."""
+    folder = tmp_path_factory.mktemp("tags-and-scores")
+    tags = folder / "tags.csv"
     tags.write_text("text,label\n" + "the movie was good,film;positive\nshares fell,market;negative\n" * 6)
-    out = tmp_path / "ml"
-    assert (
-        cli(
-            "run",
-            "custom-csv",
-            "--train",
-            tags,
-            "--problem",
-            "multi-label",
-            "--threshold",
-            "0.0",
-            "--model",
-            tiny_model,
-            "--output-dir",
-            out,
-            "--epochs",
-            "1",
-            "--precision",
-            "fp32",
-        ).exit_code
-        == 0
-    )
-    result = invoke("predict", out, "the movie was good", "--all-scores")
+    scores = folder / "scores.csv"
+    scores.write_text("text,label\n" + "the movie was good,4.5\nthe plot was bad,1.0\n" * 6)
+    return {"multi-label": tags, "regression": scores}
+
+
+def trained_custom_csv(tiny_model, data, tmp_path_factory, problem: str, *options: str):
+    out = tmp_path_factory.mktemp("runs") / problem
+    with offline_env(out.parent / "taskrun-cache"):
+        outcome = run_task(
+            "custom-csv", "--train", data, "--problem", problem, *options, model=tiny_model, plugins=[], output_dir=out
+        )
+    assert outcome.exit_code == 0, outcome.output + outcome.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def multi_label_run(tiny_model, tags_and_scores, tmp_path_factory):
+    """custom-csv --problem multi-label on tags.csv with --threshold 0.0: every label is predicted."""
+    data = tags_and_scores["multi-label"]
+    return trained_custom_csv(tiny_model, data, tmp_path_factory, "multi-label", "--threshold", "0.0")
+
+
+@pytest.fixture(scope="module")
+def regression_run(tiny_model, tags_and_scores, tmp_path_factory):
+    return trained_custom_csv(tiny_model, tags_and_scores["regression"], tmp_path_factory, "regression")
+
+
+def test_predict_multi_label_and_regression(multi_label_run, regression_run, tmp_path):
+    result = invoke("predict", multi_label_run, "the movie was good", "--all-scores")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].split()[0] == "film;market;negative;positive"  # threshold 0: every label
 
-    scores = tmp_path / "s.csv"
-    scores.write_text("text,label\n" + "the movie was good,4.5\nthe plot was bad,1.0\n" * 6)
-    out = tmp_path / "reg"
-    assert (
-        cli(
-            "run",
-            "custom-csv",
-            "--train",
-            scores,
-            "--problem",
-            "regression",
-            "--model",
-            tiny_model,
-            "--output-dir",
-            out,
-            "--epochs",
-            "1",
-            "--precision",
-            "fp32",
-        ).exit_code
-        == 0
-    )
     target = tmp_path / "p.jsonl"
-    result = invoke("predict", out, "the movie was good", "--output", target)
+    result = invoke("predict", regression_run, "the movie was good", "--output", target)
     assert result.exit_code == 0, result.output
     row = json.loads(target.read_text())
     assert set(row) == {"text", "value"} and isinstance(row["value"], float)  # a number, not a label and a probability
-    shown = invoke("predict", out, "the movie was good")
+    shown = invoke("predict", regression_run, "the movie was good")
     assert shown.exit_code == 0 and shown.stdout.split()[:2] == ["VALUE", "TEXT"]
 
 
@@ -221,31 +208,15 @@ def test_predict_table_with_all_scores_when_the_first_text_is_empty(sentiment_ru
     assert first.strip() == "" and second.split()[0] in ("negative", "positive")
 
 
-def test_eval_multi_label_and_regression_runs_with_their_own_problem(cli, tiny_model, tmp_path):
-    tags = tmp_path / "tags.csv"
-    tags.write_text("text,label\n" + "the movie was good,film;positive\nshares fell,market;negative\n" * 6)
-    scores = tmp_path / "scores.csv"
-    scores.write_text("text,label\n" + "the movie was good,4.5\nthe plot was bad,1.0\n" * 6)
-    for data, problem, metric in ((tags, "multi-label", "micro_f1"), (scores, "regression", "pearson")):
-        out = tmp_path / problem
-        trained = cli(
-            "run",
-            "custom-csv",
-            "--train",
-            data,
-            "--problem",
-            problem,
-            "--model",
-            tiny_model,
-            "--output-dir",
-            out,
-            "--epochs",
-            "1",
-            "--precision",
-            "fp32",
-        )
-        assert trained.exit_code == 0, trained.output
-        result = invoke("eval", out, "custom-csv", "--train", data, "--output", tmp_path / f"{problem}.json")
+def test_eval_multi_label_and_regression_runs_with_their_own_problem(
+    multi_label_run, regression_run, tags_and_scores, tmp_path
+):
+    for run, problem, metric in (
+        (multi_label_run, "multi-label", "micro_f1"),
+        (regression_run, "regression", "pearson"),
+    ):
+        data = tags_and_scores[problem]
+        result = invoke("eval", run, "custom-csv", "--train", data, "--output", tmp_path / f"{problem}.json")
         assert result.exit_code == 0, result.output
         assert metric in json.loads((tmp_path / f"{problem}.json").read_text())
 

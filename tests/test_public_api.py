@@ -72,6 +72,7 @@ def test_the_api_takes_and_returns_only_public_types(function):
         assert names <= public, f"taskrun.{function}: {where} is annotated with non-public {names - public}"
 
 
+@pytest.mark.slow  # starts python
 def test_results_are_importable_from_taskrun_without_importing_torch():
     import subprocess
     import sys

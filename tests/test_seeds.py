@@ -7,16 +7,43 @@ import json
 import statistics
 
 import pytest
+from conftest import copy_run, reviews_options, shared_run
+
+
+@pytest.fixture(scope="module")
+def seeds_template(tiny_model, shared_data, tmp_path_factory):
+    """`run_reviews(OUT, "--seeds", "1,2", "--no-pictures")`, made once: the tests that change the
+    folder take a copy (`seeds_run`)."""
+    options = reviews_options(shared_data / "reviews.csv", tiny_model)
+    made = shared_run(tmp_path_factory, "seeds", "run", "custom-csv", *options, "--seeds", "1,2", "--no-pictures")
+    return made.output, made.result
 
 
 @pytest.fixture
-def seeds_run(run_reviews, tmp_path):
-    out = tmp_path / "seeds"
-    return out, run_reviews(out, "--seeds", "1,2", "--no-pictures")
+def seeds_run(seeds_template, tmp_path):
+    """A copy of the finished --seeds run, and the result of the command that made it."""
+    return copy_run(seeds_template[0], tmp_path / "seeds"), seeds_template[1]
 
 
-def test_each_seed_is_a_run_and_the_summary_holds_mean_and_spread(seeds_run):
-    out, result = seeds_run
+@pytest.fixture
+def run_reviews(cli, tiny_model, shared_data):
+    """conftest's `run_reviews` on the reviews file the seeds were trained on."""
+
+    def run(output_dir, *options):
+        return cli(
+            "run",
+            "custom-csv",
+            *reviews_options(shared_data / "reviews.csv", tiny_model),
+            "--output-dir",
+            output_dir,
+            *options,
+        )
+
+    return run
+
+
+def test_each_seed_is_a_run_and_the_summary_holds_mean_and_spread(seeds_template):
+    out, result = seeds_template
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seeds"] == [1, 2] and summary["runs"] == {"1": "seed-1", "2": "seed-2"}
