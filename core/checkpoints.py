@@ -32,9 +32,15 @@ log = logging.getLogger("taskrun")
 MANIFEST = "taskrun-manifest.json"
 # What a checkpoint must hold to resume, each part in any of the forms Trainer writes it: one
 # process or DDP; FSDP with a full state dict (one file) or a sharded one (a torch.distributed
-# checkpoint folder, its `.metadata` written last); DeepSpeed (its `global_stepN/` folder).
+# checkpoint folder, its `.metadata` written last); DeepSpeed (its `global_stepN/` folder); a LoRA
+# run's adapter and head (`adapter_model.safetensors`).
 REQUIRED = {
-    "model weights": ("model.safetensors", "pytorch_model_fsdp.bin", "pytorch_model_fsdp_0/.metadata"),
+    "model weights": (
+        "model.safetensors",
+        "adapter_model.safetensors",
+        "pytorch_model_fsdp.bin",
+        "pytorch_model_fsdp_0/.metadata",
+    ),
     "optimizer state": ("optimizer.pt", "optimizer.bin", "optimizer_0/.metadata", "global_step*/*optim_states.pt"),
     "trainer state": ("trainer_state.json",),
     "scheduler state": ("scheduler.pt",),
@@ -44,7 +50,7 @@ _STEP = re.compile(r"^checkpoint-(\d+)$")
 # What must match to resume, and what may change with a warning.
 # early_stopping and metric_for_best must match too: a resumed run restores the patience count and
 # the best score of the checkpoint's, which another metric or patience would misread.
-MUST_MATCH = ("task", "problem_type", "data", "model", "labels", "metric_for_best", "early_stopping")
+MUST_MATCH = ("task", "problem_type", "data", "model", "labels", "metric_for_best", "early_stopping", "lora")
 MAY_CHANGE = ("batch_size", "learning_rate", "epochs", "weight_decay", "warmup_ratio", "seed")
 
 

@@ -20,6 +20,7 @@ from click.core import UNSET, ParameterSource
 
 from . import __version__
 from .errors import PluginError, UsageError
+from .lora import LORA_LEARNING_RATE
 from .precision import PRECISIONS
 from .settings import RUN_DEFAULTS, read_settings_file
 from .task import MAX_SEED, TaskOption, TaskSpec, suggestion
@@ -155,6 +156,33 @@ def shared_options(task: TaskSpec) -> list[click.Parameter]:
             default=hyper["freeze_embeddings"],
             show_default=True,
             help="Keep the pretrained word embeddings fixed: faster, less memory; often no loss on small data.",
+        ),
+        click.Option(
+            ["--lora/--no-lora"],
+            default=hyper["lora"],
+            show_default=True,
+            help="Train LoRA adapters and the task's head instead of every weight (peft); the published model has "
+            f"them merged in, the adapter is kept in adapter/. The learning rate defaults to {LORA_LEARNING_RATE:g}.",
+        ),
+        click.Option(
+            ["--lora-r"],
+            type=click.IntRange(min=1),
+            default=hyper["lora_r"],
+            show_default=True,
+            help="The adapters' rank.",
+        ),
+        click.Option(
+            ["--lora-alpha"],
+            type=click.IntRange(min=1),
+            default=hyper["lora_alpha"],
+            show_default=True,
+            help="The adapters' scale is alpha / r.",
+        ),
+        click.Option(
+            ["--lora-targets"],
+            type=CommaList(example="query,value"),
+            metavar="NAME,NAME,...",
+            help="The linear layers that take adapters, by name. [default: peft's for the architecture]",
         ),
         click.Option(
             ["--max-train-samples"],
@@ -524,6 +552,32 @@ def predict_params() -> list[click.Parameter]:
             help="--input format, if the extension does not tell.",
         ),
         click.Option(["--encoding"], default="utf-8", show_default=True, help="--input encoding."),
+    ]
+
+
+def export_params() -> list[click.Parameter]:
+    """`taskrun export RUN_DIR`: the format, the folder, int8 weights, and where the parity check's data is."""
+    return [
+        run_dir_argument(),
+        click.Option(["--format", "fmt"], type=click.Choice(["onnx"]), default="onnx", show_default=True),
+        click.Option(
+            ["--output", "output"],
+            type=click.Path(file_okay=False, path_type=Path),
+            required=True,
+            help="The folder to write: the model, its tokenizer, labels and the run's record.",
+        ),
+        click.Option(
+            ["--quantize"],
+            type=click.Choice(["int8"]),
+            help="Store the weights of the matrix products as int8 (ONNX Runtime's dynamic quantisation).",
+        ),
+        click.Option(
+            ["--data-dir"],
+            type=click.Path(path_type=Path),
+            help="Where the run's task finds its data, for the parity check. [default: where the run read it]",
+        ),
+        max_eval_samples_option("Check parity on the first N validation examples only."),
+        click.Option(["--overwrite"], is_flag=True, help="Replace an earlier export in --output."),
     ]
 
 

@@ -258,6 +258,12 @@ def card_text(
         f"weight decay {config.weight_decay:g}, dropout {dropout}, word embeddings "
         f"{'frozen' if config.freeze_embeddings else 'trained'}, seed {config.seed}"
     )
+    if config.lora:
+        settings += (
+            f"; LoRA adapters of rank {config.lora_r} (alpha {config.lora_alpha}) on "
+            f"{', '.join(config.lora_targets)} and the head trained in full, merged into the published weights "
+            "(the adapter alone: `adapter/`, for `peft.PeftModel.from_pretrained`)"
+        )
     kept = kept_text(metrics)
     notes = [f"The published model is {kept}."] if kept else []
     if evaluation.get("positive_label"):

@@ -29,6 +29,9 @@ MODEL_CARD = "README.md"  # the Hub's model card
 CHECKPOINTS = "checkpoints"  # only while the run trains, or after it was interrupted
 TRACKING_LOGS = "logs"  # the trackers' local files (TensorBoard), where the run logged to one
 PICKLED_ARGS = "training_args.bin"  # Trainer's pickled arguments: deleted, run_config.json holds them
+ADAPTER = "adapter"  # a --lora run's adapter (peft), beside the merged model
+ONNX_MODEL = "model.onnx"  # an exported folder's model (`taskrun export`), instead of model.safetensors
+EXPORT_RECORD = "export.json"  # how the folder was exported, and the parity measured then
 
 SEQUENCE_CLASSIFICATION = "sequence-classification"  # the family of runs recorded before families
 SETTINGS = tuple(f.name for f in fields(RunConfig) if f.name != "sources")  # RunConfig's part of the record

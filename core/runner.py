@@ -63,6 +63,7 @@ from .scoring import (
     postprocess,
     primary_metric,
 )
+from .settings import DEFAULT_SOURCES, RUN_DEFAULTS
 from .splits import drop_truncation_marks, load_data
 from .task import RunConfig, TaskSpec
 from .tracking import check_report_to, tracking_setup
@@ -91,6 +92,15 @@ def resolve(manager: TaskrunPluginManager, config: RunConfig) -> tuple[TaskSpec,
     config = dataclasses.replace(config, problem_type=problem)
     task = dataclasses.replace(task, problem_type=problem, positive_label=config.positive_label or task.positive_label)
     family_of(task).check_options(task, config)
+    # given, and not the default (a file that reproduces a run without adapters names their defaults)
+    lora_options = [
+        name
+        for name in ("lora_r", "lora_alpha", "lora_targets")
+        if config.sources.get(name, "default") not in DEFAULT_SOURCES and getattr(config, name) != RUN_DEFAULTS[name]
+    ]
+    if lora_options and not config.lora:
+        shown = ", ".join("--" + name.replace("_", "-") for name in lora_options)
+        raise UsageError(f"{shown}: the adapters' settings apply only with --lora.")
     if config.force_resume and not config.resume:
         raise UsageError("--force-resume only applies with --resume auto or --resume CHECKPOINT.")
     if config.save_every == "no" and (config.early_stopping or config.metric_for_best):
@@ -145,7 +155,8 @@ def metric_modules(task: TaskSpec, config: RunConfig) -> tuple[str, ...]:
 
 
 def build_model(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig, label_names: list[str]):
-    """The task's model (and the plugin that built it), with the run's embedding setting."""
+    """The task's model, the plugin that built it, and the settings with the layers that took
+    LoRA adapters named (with --lora); the run's embedding setting applied."""
     from transformers import set_seed
 
     set_seed(config.seed)
@@ -154,9 +165,16 @@ def build_model(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
         model.get_input_embeddings().weight.requires_grad_(False)
     # The heads average their loss themselves and ignore `num_items_in_batch`, though their forward
     # takes **kwargs; left to guess, the Trainer would multiply that average by the number of
-    # processes (training and eval loss, and gradients, 2x too large under 2 processes).
+    # processes (training and eval loss, and gradients, 2x too large under 2 processes). Said on
+    # the task's own model: the Trainer asks the model inside a LoRA wrapper.
     model.accepts_loss_kwargs = False
-    return model, plugin
+    if config.lora:
+        from .lora import with_lora
+
+        model = with_lora(model, config)
+        adapted = sorted(model.peft_config["default"].target_modules)
+        config = dataclasses.replace(config, lora_targets=tuple(adapted))  # recorded as adapted
+    return model, plugin, config
 
 
 def run(manager: TaskrunPluginManager, config: RunConfig) -> RunResult:
@@ -182,6 +200,10 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     """The stages of a run, in order, with its output folder locked."""
     main = is_main_process()
     decided_once(check_sharding_possible)
+    if config.lora:
+        from .lora import check_launch
+
+        check_launch()
     config = dataclasses.replace(config, model_path=resolve_model(config.model))  # fails fast offline; loads nothing
     config = dataclasses.replace(config, evaluate_metrics=metric_modules(task, config))  # fails fast offline too
     room_for = 0 if config.save_every == "no" else config.keep_checkpoints
@@ -230,7 +252,7 @@ def _run_stages(manager: TaskrunPluginManager, task: TaskSpec, config: RunConfig
     collator, collator_plugin = manager.stages(task).data_collator(config, tokenizer)
     identity = run_identity(task, config, label_names, data_id)
     resume_from = decided_once(lambda: resume_point(config, identity))  # hashes each checkpoint once
-    model, model_plugin = build_model(manager, task, config, label_names)
+    model, model_plugin, config = build_model(manager, task, config, label_names)
     loss, loss_plugin = manager.stages(task).loss(config, counts)
 
     created = not config.output_dir.exists()
@@ -377,7 +399,15 @@ def run_identity(task: TaskSpec, config: RunConfig, label_names: list[str], data
         "seed": config.seed,
         "metric_for_best": config.metric_for_best,
         "early_stopping": config.early_stopping,
+        "lora": lora_identity(config),
     }
+
+
+def lora_identity(config: RunConfig) -> dict[str, Any] | None:
+    """The adapters' settings, which a checkpoint must share to be resumed (None: every weight trained)."""
+    if not config.lora:
+        return None
+    return {"r": config.lora_r, "alpha": config.lora_alpha, "targets": list(config.lora_targets)}
 
 
 def resume_point(config: RunConfig, identity: dict[str, Any]) -> Checkpoint | None:

@@ -202,6 +202,9 @@ def tune(
         if space_file is not None
         else ("the task's search space" if task.search_space else "the default search space")
     )
+    adapters = [name for name in space if name.startswith("lora_")]
+    if adapters and not config.lora:
+        raise UsageError(f"{space_source} searches {', '.join(adapters)}, the adapters' settings: add --lora.")
     metric, higher = searched_metric(task, config.metric_for_best)
     folder = Path(config.output_dir)
     # Locked as a run's folder is, before the study is touched: a second search into it (a second

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from .errors import UsageError
 from .files import not_regular
+from .lora import LORA_LEARNING_RATE
 from .task import RunConfig, TaskSpec
 
 RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
@@ -245,7 +246,11 @@ def config_from_values(task: TaskSpec, values: Mapping[str, Any], where_from: Ma
     if values.get("class_weights") == "none":
         values["class_weights"] = None
     values["report_to"] = tuple(values.get("report_to") or ())  # "none" is taskrun.tracking's to read
-    return RunConfig(task=task.name, task_options=own, sources=dict(where_from), **values)
+    where_from = dict(where_from)
+    if values.get("lora") and where_from.get("learning_rate", "default") in DEFAULT_SOURCES:
+        values["learning_rate"] = LORA_LEARNING_RATE  # adapters need a larger step than whole weights
+        where_from["learning_rate"] = "--lora default"
+    return RunConfig(task=task.name, task_options=own, sources=where_from, **values)
 
 
 def default_output_dir(name: str) -> Path:

@@ -37,6 +37,9 @@ HYPERPARAMETERS: dict[str, tuple[type, str]] = {
     "weight_decay": (float, "a number of at least 0"),
     "dropout": (float, "a number from 0 up to (not including) 1, or None"),
     "freeze_embeddings": (bool, "true or false"),
+    "lora": (bool, "true or false"),
+    "lora_r": (int, "a whole number of at least 1"),
+    "lora_alpha": (int, "a whole number of at least 1"),
 }
 _IN_RANGE = {
     "epochs": lambda v: v > 0,
@@ -48,6 +51,9 @@ _IN_RANGE = {
     "weight_decay": lambda v: v >= 0,
     "dropout": lambda v: 0 <= v < 1,
     "freeze_embeddings": lambda v: True,
+    "lora": lambda v: True,
+    "lora_r": lambda v: v >= 1,
+    "lora_alpha": lambda v: v >= 1,
 }
 # Names people type that difflib would not find.
 _ALIASES = {
@@ -400,6 +406,10 @@ class RunConfig:
     weight_decay: float = 0.0
     dropout: float | None = None  # every dropout probability of the model's config; None: the model's own
     freeze_embeddings: bool = False  # keep the input (word) embeddings as pretrained: less to compute and store
+    lora: bool = False  # train LoRA adapters (taskrun.lora) and the head instead of every weight
+    lora_r: int = 8  # the adapters' rank
+    lora_alpha: int = 16  # the adapters' scale is lora_alpha / lora_r
+    lora_targets: tuple[str, ...] = ()  # the linear layers that take adapters; (): the architecture's defaults
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     data_dir: Path | None = None
@@ -431,6 +441,7 @@ class RunConfig:
         object.__setattr__(self, "task_options", ReadOnlyDict(self.task_options))
         report_to = (self.report_to,) if isinstance(self.report_to, str) else tuple(self.report_to)
         object.__setattr__(self, "report_to", report_to)
+        object.__setattr__(self, "lora_targets", tuple(self.lora_targets or ()))
         object.__setattr__(self, "evaluate_metrics", module_names(self.evaluate_metrics, "evaluate_metrics", TypeError))
         object.__setattr__(self, "sources", ReadOnlyDict(self.sources))
 

@@ -21,6 +21,7 @@ from transformers.trainer_callback import ProgressCallback
 
 from .checkpoints import rotate, write_manifest
 from .errors import TaskrunError, TrainingError
+from .lora import is_lora, save_merged
 from .manager import DEFAULTS, plugin_error
 from .models import eval_batch_size
 from .task import RunConfig, TaskSpec
@@ -146,7 +147,15 @@ def save_final_model(trainer: Trainer, folder: Path) -> None:
     Every process must call it. Trainer's own save writes nothing for FSDP's sharded state dict
     (only its checkpoints hold the shards): here the shards are gathered into one state dict
     (accelerate's `get_state_dict`, a collective) and rank 0 writes it. DeepSpeed ZeRO and
-    FSDP's full state dict are gathered by Trainer's own save."""
+    FSDP's full state dict are gathered by Trainer's own save. A LoRA model is saved merged, its
+    adapter in `adapter/` beside it (taskrun.lora)."""
+    if is_lora(trainer.model):  # the adapter beside the model, merged into it (DDP, ZeRO-1/2: whole on rank 0)
+        if trainer.args.should_save:
+            check_finite_weights(trainer.model.named_parameters())  # type: ignore[union-attr]
+            save_merged(trainer.model, folder, lambda merged: merged.save_pretrained(str(folder)))
+            if trainer.processing_class is not None:
+                trainer.processing_class.save_pretrained(str(folder))
+        return
     plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
     if trainer.is_fsdp_enabled and "FULL_STATE_DICT" not in str(getattr(plugin, "state_dict_type", "")):
         state_dict = trainer.accelerator.get_state_dict(trainer.model)

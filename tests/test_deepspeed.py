@@ -107,3 +107,16 @@ def test_deepspeed_optimizer_files_are_vetted_before_deepspeed_loads_them(workdi
     with pytest.raises(CheckpointError, match="cannot be loaded safely") as refused:
         check_safe_to_load(load_checkpoint(checkpoint))
     assert str(target) in str(refused.value)
+
+
+def test_a_lora_run_under_zero2_publishes_the_merged_model_and_its_adapter(workdir):
+    from transformers import pipeline
+
+    done = zero2_run(workdir, "zero2-lora", "--lora", "--no-pictures")
+    assert done.returncode == 0, done.stderr[-4000:]
+    run = workdir / "zero2-lora"
+    assert (run / "adapter" / "adapter_model.safetensors").is_file()
+    record = json.loads((run / "run_config.json").read_text())
+    assert record["launch"]["deepspeed"] == {"zero_stage": 2} and record["options"]["lora"]["value"] is True
+    answer = pipeline("text-classification", model=str(run), device="cpu")("the movie was lovely today")
+    assert answer[0]["label"] in ("neg", "pos")

@@ -17,13 +17,13 @@ CORE, PLUGINS = ROOT / "core", ROOT / "plugins"
 LAYERS = {
     "command line": ("cli", "__main__", "testing"),  # testing drives the CLI in a test
     "Python API": ("__init__", "api", "options"),  # options: the click options the CLI and API check against
-    "experiments": ("runner", "training", "record", "seeds", "search", "compare", "inference"),
+    "experiments": ("runner", "training", "record", "seeds", "search", "compare", "inference", "onnx_export"),
     "toolkit": (
         *("cache", "checkpoints", "data", "defaults", "evaluate_metrics", "family", "files", "hub", "launch"),
         "manager",
         *("metrics", "models", "outputs", "plots", "precision", "registry", "rundir", "scaffold"),
-        *("scoring", "sequence_classification", "settings", "splits", "token_classification"),
-        *("tokenization", "tracking"),
+        *("scoring", "sequence_classification", "settings", "splits", "token_classification", "lora"),
+        *("tokenization", "tracking", "exported"),
     ),
     "contract": ("task", "errors", "hookspecs"),
 }

@@ -117,6 +117,30 @@ def test_two_processes_train_one_model_and_write_it_once(tiny_model, tmp_path, c
     assert len(list((Path(os.environ["TASKRUN_CACHE_DIR"]) / "tokenized").iterdir())) == 1  # same fingerprint
 
 
+def test_two_processes_train_lora_adapters_and_publish_the_merged_model_once(tiny_model, tmp_path):
+    """--lora under torchrun: the adapters trained data-parallel, merged and written by rank 0 alone;
+    the saved model's loss on the dev set is the run's (gathered over both ranks)."""
+    rng = random.Random(8)
+    train, dev = write_csv(tmp_path / "train.csv", 40, rng), write_csv(tmp_path / "dev.csv", 16, rng)
+    out = tmp_path / "runs" / "lora"
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "taskrun"),
+        *("run", "custom-csv", "--train", str(train), "--validation", str(dev), "--model", str(tiny_model)),
+        *("--output-dir", str(out), "--batch-size", "4", "--lora", "--no-pictures", *OPTIONS),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.count("finished in") == 1
+    assert [p.name for p in out.parent.iterdir()] == ["lora"]  # no staging folder of either rank left
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    record = json.loads((out / "run_config.json").read_text())
+    assert record["launch"]["parallelism"] == "ddp" and record["options"]["lora"]["value"] is True
+    loss = json.loads((out / "metrics.json").read_text())["eval"]["loss"]
+    assert math.isclose(loss, mean_cross_entropy(out, dev), abs_tol=1e-5)
+
+
 FSDP_CONFIG = Path(__file__).parents[1] / "examples" / "accelerate" / "fsdp.yaml"  # the example, 2 processes
 
 

@@ -206,3 +206,30 @@ def test_sigterm_stops_cleanly_and_the_run_resumes(workdir, uninterrupted):
     assert resumed.returncode == 0, resumed.stderr
     assert f"checkpoint-{STEPS_PER_EPOCH} (step {STEPS_PER_EPOCH})" in resumed.stderr
     assert_same_result(workdir / "terminated", uninterrupted)
+
+
+def test_a_killed_lora_run_resumes_to_the_same_model_and_adapter(workdir):
+    """--lora: the checkpoints hold the adapter and the head (adapter_model.safetensors); a run
+    killed after the first checkpoint resumes to the uninterrupted run's model and adapter, and
+    resuming it without --lora is refused, naming the difference."""
+    done = taskrun(workdir, "lora", "--lora")
+    assert done.returncode == 0, done.stderr
+    killed = taskrun(workdir, "lora-killed", "--lora", kill=("saved", STEPS_PER_EPOCH))
+    assert killed.returncode == -signal.SIGKILL
+    assert (
+        workdir / "lora-killed" / "checkpoints" / f"checkpoint-{STEPS_PER_EPOCH}" / "adapter_model.safetensors"
+    ).is_file()
+
+    full = taskrun(workdir, "lora-killed", "--resume", "auto")
+    assert full.returncode != 0 and "lora: checkpoint" in full.stderr and "this run null" in full.stderr
+
+    resumed = taskrun(workdir, "lora-killed", "--lora", "--resume", "auto")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"(step {STEPS_PER_EPOCH})" in resumed.stderr
+    assert_same_result(workdir / "lora-killed", workdir / "lora")
+    from safetensors.torch import load_file
+
+    ours, theirs = (
+        load_file(workdir / run / "adapter" / "adapter_model.safetensors") for run in ("lora-killed", "lora")
+    )
+    assert ours.keys() == theirs.keys() and all(ours[k].equal(theirs[k]) for k in ours)
