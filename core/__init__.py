@@ -1,7 +1,7 @@
 """taskrun: fine-tune a pretrained Hugging Face model on a registered task, in one command.
 
-From Python: `taskrun.run`, `taskrun.run_seeds`, `taskrun.tune`, `taskrun.predict` and
-`taskrun.evaluate` (docs/api.md); they are imported on first use, so `import taskrun` stays light.
+From Python: `taskrun.run`, `taskrun.run_seeds`, `taskrun.tune`, `taskrun.predict`,
+`taskrun.evaluate` and `taskrun.export` (docs/api.md); they are imported on first use, so `import taskrun` stays light.
 Plugin authors need `hookimpl`, `TaskSpec` and `TaskOption` from here, and `Family` to add a
 family of tasks of their own (docs/plugins.md).
 """
@@ -13,8 +13,13 @@ from .hookspecs import hookimpl
 from .task import Predictions, RunConfig, TaskOption, TaskSpec
 
 __version__ = "0.2.0"
-API = ("run", "run_seeds", "tune", "predict", "evaluate")
-RESULTS = {"RunResult": "runner", "SeedsResult": "seeds", "TuneResult": "search"}  # what the API returns
+API = ("run", "run_seeds", "tune", "predict", "evaluate", "export")
+RESULTS = {
+    "RunResult": "runner",
+    "SeedsResult": "seeds",
+    "TuneResult": "search",
+    "ExportResult": "onnx_export",
+}  # what the API returns
 __all__ = [
     "hookimpl",
     "Family",

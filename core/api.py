@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Literal, Sequence, TypeVar
 
 from .errors import UsageError
 from .manager import TaskrunPluginManager, build_manager
+from .onnx_export import ExportResult
 from .options import eval_options, given_options, resolve_options, run_options, sources, tune_options
 from .runner import RunResult
 from .search import TuneResult
@@ -209,6 +210,30 @@ def evaluate(
     spec = manager.task(task)
     values, ctx = resolve_options(spec.name, eval_options(spec), options, config, f"taskrun.evaluate({task!r})")
     return evaluation(manager, Path(run_dir), spec, values, given_options(ctx, spec))
+
+
+@one_at_a_time
+def export(
+    run_dir: str | Path,
+    output: str | Path,
+    *,
+    format: Literal["onnx"] = "onnx",
+    quantize: Literal["int8"] | None = None,
+    data_dir: str | Path | None = None,
+    max_eval_samples: int | None = None,
+    overwrite: bool = False,
+    plugins: Sequence[Any] | None = None,
+) -> ExportResult:
+    """Export a finished run's model (ONNX), checked for parity with the run on its validation
+    split (its data where the run read it, or `data_dir`); `predict` and `evaluate` take the
+    exported folder. Raises ParityError, writing nothing, where the export answers differently."""
+    from .onnx_export import export_run
+
+    options: dict[str, Any] = {} if data_dir is None else {"data_dir": Path(data_dir)}
+    if max_eval_samples is not None:
+        options["max_eval_samples"] = max_eval_samples
+    manager = plugin_manager(plugins)
+    return export_run(manager, Path(run_dir), Path(output), format, quantize, options, overwrite)
 
 
 def evaluation(

@@ -19,6 +19,7 @@ __all__ = [
     "CheckpointError",
     "OutputWriteError",
     "TrainingError",
+    "ParityError",
 ]
 
 
@@ -100,3 +101,10 @@ class TrainingError(TaskrunError):
     """Training went wrong in a way the settings can fix: a non-finite loss or model."""
 
     exit_code = 6
+
+
+class ParityError(TaskrunError):
+    """An exported model answers differently from the run it came from, beyond what its format
+    allows (`taskrun export`): nothing was written."""
+
+    exit_code = 8

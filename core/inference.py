@@ -26,6 +26,7 @@ import numpy as np
 
 from .data import class_names
 from .errors import DataError, ModelSourceError, UsageError
+from .exported import OnnxModel, is_exported, read_export_record
 from .family import Family, PredictRows, family_named, family_of, pad_stack, token_count
 from .files import write_atomically
 from .manager import TaskrunPluginManager
@@ -34,7 +35,7 @@ from .rundir import RUN_CONFIG, RunRecord, read_metrics, read_run_config
 from .scoring import OBJECTIVE_LOSS, merged_metrics, postprocess
 from .task import RunConfig, TaskSpec
 
-__all__ = ["LoadedRun", "load_run", "predict", "evaluate_run", "PredictOutcome", "write_rows"]
+__all__ = ["LoadedRun", "load_run", "predict", "evaluate_run", "scored_split", "Scored", "PredictOutcome", "write_rows"]
 
 log = logging.getLogger("taskrun")
 
@@ -50,6 +51,7 @@ class LoadedRun:
     label_names: list[str]
     task: TaskSpec
     family: Family
+    exported: dict[str, Any] | None = None  # export.json of a folder `taskrun export` wrote; None: a run's
 
     @property
     def record(self) -> dict[str, Any]:
@@ -67,13 +69,21 @@ class LoadedRun:
 
     @property
     def precision(self) -> str:
-        """The precision the run trained and evaluated in (fp32 for runs that did not record it)."""
-        return self.run_record.precision_used
+        """The precision the run trained and evaluated in (fp32 for runs that did not record it);
+        an exported model computes as ONNX Runtime does (fp32, or int8 weights)."""
+        return "fp32" if self.exported else self.run_record.precision_used
 
     @property
     def device(self) -> str:
-        """Where the model is: "cuda" or "cpu"."""
-        return next(self.model.parameters()).device.type
+        """Where the model is: "cuda" or "cpu" (an exported model: the CPU)."""
+        return "cpu" if self.exported else next(self.model.parameters()).device.type
+
+    @property
+    def model_inputs(self) -> set[str]:
+        """The batch columns the model takes."""
+        if self.exported:
+            return {*self.model.input_names, "labels"}
+        return set(inspect.signature(self.model.forward).parameters)
 
     @property
     def eval_batch_size(self) -> int:
@@ -110,6 +120,8 @@ def load_run(folder: Path, device: str | None = None, manager: TaskrunPluginMana
         raise UsageError(f"{marker}: cannot read the run's settings: {exc}") from exc
     task = run_task(manager, record, marker)
     family = family_of(task)
+    if is_exported(folder):
+        return load_exported(folder, record, task, family)
     import transformers
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -129,6 +141,17 @@ def load_run(folder: Path, device: str | None = None, manager: TaskrunPluginMana
     check_weights(folder, model, loading, family)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     return LoadedRun(folder, record, model.eval().to(device or inference_device()), tokenizer, labels, task, family)
+
+
+def load_exported(folder: Path, record: RunRecord, task: TaskSpec, family: Family) -> LoadedRun:
+    """An exported folder: its ONNX model (ONNX Runtime, on the CPU), tokenizer and labels."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    exported = read_export_record(folder)
+    config = load_pretrained(AutoConfig.from_pretrained, folder, "the exported model's config")
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, folder, "the saved tokenizer")
+    labels = [config.id2label[i] for i in range(config.num_labels)]
+    return LoadedRun(folder, record, OnnxModel(folder, config), tokenizer, labels, task, family, exported)
 
 
 def run_task(manager: TaskrunPluginManager | None, record: RunRecord, marker: Path) -> TaskSpec:
@@ -240,7 +263,7 @@ def forward(
     the longest feature, as Trainer pads them."""
     import torch
 
-    accepted = set(inspect.signature(run.model.forward).parameters)
+    accepted = run.model_inputs
     columns = [c for c in features.column_names if c in accepted and (with_labels or c != "labels")]
     collator, _ = manager.stages(task).data_collator(config, run.tokenizer)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
@@ -426,6 +449,27 @@ def evaluate_run(
     options: dict[str, Any],
     batch_size: int | None = None,
 ) -> dict[str, Any]:
+    """The metrics of `scored_split` (what `taskrun eval` reports)."""
+    return scored_split(manager, run, task_name, split, options, batch_size).metrics
+
+
+@dataclass
+class Scored:
+    """A split scored: the metrics, the post-processed predictions and the references they were scored against."""
+
+    metrics: dict[str, Any]
+    predictions: Any
+    references: Any
+
+
+def scored_split(
+    manager: TaskrunPluginManager,
+    run: LoadedRun,
+    task_name: str,
+    split: str,
+    options: dict[str, Any],
+    batch_size: int | None = None,
+) -> Scored:
     """Score the saved model on a task's split, through the task's own preprocessing, collator,
     post-processing and metrics. Labels are matched by name through the saved `id2label`; a
     different label set is an error that shows both. It computes in the run's precision, by its
@@ -497,7 +541,7 @@ def evaluate_run(
     predictions = postprocess(manager, task, config, logits, model_labels)
     metrics: dict[str, Any] = {
         "loss": run.family.eval_loss(task, logits, references, model_loss),
-        "precision": precision,
+        "precision": precision if run.exported is None else f"onnx {run.exported.get('weights', 'fp32')}",
     }
     if objective_loss is not None:
         metrics[OBJECTIVE_LOSS] = objective_loss
@@ -508,7 +552,8 @@ def evaluate_run(
     metrics.update(run.family.class_figures(task, predictions, references, model_labels))
     if truncated:
         log.info("%s of %s examples were truncated to %d tokens", f"{truncated:,}", f"{len(data):,}", run.max_length)
-    return {"task": task.name, "split": split, "samples": len(data), "model": str(run.folder), **metrics}
+    metrics = {"task": task.name, "split": split, "samples": len(data), "model": str(run.folder), **metrics}
+    return Scored(metrics, predictions, references)
 
 
 def run_objective(manager: TaskrunPluginManager, run: LoadedRun, task: TaskSpec, config: RunConfig) -> Any:

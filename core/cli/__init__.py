@@ -13,6 +13,7 @@ from ..options import version_option
 from .common import show_log_messages
 from .compare import compare_command
 from .evaluate import eval_group
+from .export import export_command
 from .new_plugin import new_plugin
 from .predict import predict_command
 from .run import run_group
@@ -35,5 +36,15 @@ def main() -> None:
     show_log_messages()
 
 
-for _command in (list_tasks, info, new_plugin, predict_command, eval_group, run_group, tune_group, compare_command):
+for _command in (
+    list_tasks,
+    info,
+    new_plugin,
+    predict_command,
+    eval_group,
+    export_command,
+    run_group,
+    tune_group,
+    compare_command,
+):
     main.add_command(_command)
