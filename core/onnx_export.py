@@ -279,8 +279,11 @@ class _quiet:
         self._stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
         self._stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
-        # the quantiser's advice to pre-process (the root logger), the exporter's notes on torchvision
-        for logger in (logging.getLogger(), logging.getLogger("torch.onnx")):
+        # the quantiser's advice to pre-process (the root logger, which its import configures: its
+        # handler is taken away again), the exporter's notes on torchvision
+        root = logging.getLogger()
+        self._stack.callback(setattr, root, "handlers", root.handlers[:])
+        for logger in (root, logging.getLogger("torch.onnx")):
             self._stack.callback(logger.setLevel, logger.level)
             logger.setLevel(logging.ERROR)
 
