@@ -60,6 +60,16 @@ def tiny_model(taskrun_tiny_model) -> Path:
     return taskrun_tiny_model
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a launch's rendezvous: accelerate's default (29500)
+    would be shared by two launches of two test processes (pytest-xdist) at once."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def needs_gloo():
     """A skipif marker for tests that start a gloo process group (torchrun, accelerate launch)."""
     import torch.distributed as dist

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 from test_resume import data_options, reviews_workdir
 
 torch = pytest.importorskip("torch")
@@ -37,6 +38,7 @@ def workdir(tmp_path_factory, taskrun_tiny_model) -> Path:
 def zero2_run(workdir: Path, output: str, *extra: str, kill: tuple[str, int] | None = None):
     program = [str(KILLER), kill[0], str(kill[1])] if kill else ["-m", "taskrun"]
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ZERO_2)]
+    command += ["--main_process_port", str(free_port())]
     args = ["run", "custom-csv", *data_options(workdir), "--output-dir", output, *OPTIONS, *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TASKRUN_CACHE_DIR": str(workdir / "cache")}
     return subprocess.run(

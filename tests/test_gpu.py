@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 from test_resume import data_options, reviews_workdir
 
 torch = pytest.importorskip("torch")
@@ -41,7 +42,7 @@ def fsdp_run(workdir: Path, output: str, *extra: str, kill: tuple[str, int] | No
     program = [str(KILLER), kill[0], str(kill[1])] if kill else ["-m", "taskrun"]
     processes = str(min(2, torch.cuda.device_count()))  # one process per GPU
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(FSDP_CONFIG)]
-    command += ["--num_processes", processes]
+    command += ["--num_processes", processes, "--main_process_port", str(free_port())]
     args = ["run", "custom-csv", *data_options(workdir), "--output-dir", output, *OPTIONS, *extra]
     env = {**os.environ, "TASKRUN_CACHE_DIR": str(workdir / "cache")}
     return subprocess.run(

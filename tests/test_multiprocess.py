@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import needs_gloo, sentence
+from conftest import free_port, needs_gloo, sentence
 
 torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.slow, needs_gloo()]  # torchrun
@@ -156,6 +156,8 @@ def test_fsdp_asked_without_a_gpu_is_refused_once_before_any_work(tiny_model, tm
         "accelerate.commands.launch",
         "--config_file",
         str(FSDP_CONFIG),
+        "--main_process_port",
+        str(free_port()),
         "-m",
         "taskrun",
         "run",
