@@ -18,15 +18,13 @@ machine (CPU model, bf16 flags, GPU on cuda), torch version and threads.
       --device: where all three train (cpu by default, the GPU hidden from them; cuda: the first GPU)
 """
 
-import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from machine import DEVICES, check_device, describe, timed
+from machine import describe, timed, training_bench_options
 
 RECIPE = r"""
 import csv, json, sys
@@ -116,16 +114,7 @@ def non_embedding_parameters() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/glue/MRPC")
-    parser.add_argument("--device", choices=DEVICES, default="cpu")
-    options = parser.parse_args()
-    check_device(options.device)
-    env = dict(os.environ)
-    if options.device == "cpu":
-        env["CUDA_VISIBLE_DEVICES"] = ""  # taskrun trains on a GPU whenever it sees one
-    data = options.data.resolve()
+    options, env, data = training_bench_options(__doc__, "glue/MRPC")
     train_n, eval_n, epochs = ("320", "100", "1") if options.quick else ("0", "0", "3")
     lr, batch = "5e-5", "32"  # the course recipe's settings for (a) and (b)
     limits = ["--max-train-samples", train_n, "--max-eval-samples", eval_n] if options.quick else []

@@ -19,14 +19,12 @@ Each runs in its own process under /usr/bin/time for its peak resident memory.
       --quick: 400 training sentences, 1 epoch (a few minutes)
 """
 
-import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-from machine import DEVICES, check_device, describe, timed
+from machine import describe, timed, training_bench_options
 
 RECIPE = r"""
 import json, sys
@@ -114,16 +112,7 @@ print(json.dumps({"samples_per_second": metrics["train_samples_per_second"], "de
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/ner/wnut17")
-    parser.add_argument("--device", choices=DEVICES, default="cpu")
-    options = parser.parse_args()
-    check_device(options.device)
-    env = dict(os.environ)
-    if options.device == "cpu":
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    data = options.data.resolve()
+    options, env, data = training_bench_options(__doc__, "ner/wnut17")
     train_n, epochs = ("400", "1") if options.quick else ("0", "3")
     lr, batch = "2e-5", "8"  # the course recipe's settings for (a) and (b)
     files = ["--train", str(data / "train.conll"), "--validation", str(data / "dev.conll")]

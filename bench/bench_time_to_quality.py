@@ -17,19 +17,15 @@ run; LoRA steps at least 1.15x faster than (b); LoRA's mean final F1 over the se
       --quick: 320 training pairs, 1 epoch, 100 dev pairs, one LoRA seed (a smoke test of the script)
 """
 
-import argparse
 import json
-import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bench_mrpc import RECIPE
-from machine import DEVICES, check_device, describe
+from machine import describe, timed, training_bench_options
 
 BAR = 0.86
 SEEDS = (13, 42, 87)
@@ -37,29 +33,17 @@ F1 = re.compile(r"'eval_f1': '?([0-9.eE+-]+)'?")
 
 
 def streamed(argv: list[str], workdir: Path, env: dict[str, str]) -> dict:
-    """Run argv under /usr/bin/time, reading its output as it comes: wall seconds, peak RSS (MiB),
-    and every evaluation's (seconds since launch, F1)."""
-    rss_file = workdir / "rss"
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**env, "PYTHONUNBUFFERED": "1"},
-    )
-    evaluations, tail = [], []
-    assert process.stdout is not None
-    for line in process.stdout:  # universal newlines: a progress bar's \r ends a line too
+    """Run argv (machine.timed, its output read as it comes): wall seconds, peak RSS (MiB), every
+    evaluation's (seconds since launch, F1), and the last line."""
+    evaluations: list[tuple[float, float]] = []
+
+    def evaluation(line: str, seconds: float) -> None:
         found = F1.search(line)
         if found and "eval_loss" in line:
-            evaluations.append((time.perf_counter() - start, float(found.group(1))))
-        tail = (tail + [line])[-40:]
-    process.wait()
-    wall = time.perf_counter() - start
-    if process.returncode:
-        sys.exit(f"{' '.join(argv[:6])} ... failed:\n{''.join(tail)}")
-    return {"wall": wall, "rss": int(rss_file.read_text().split()[-1]) / 1024, "evaluations": evaluations, "tail": tail}
+            evaluations.append((seconds, float(found.group(1))))
+
+    wall, rss, done = timed(argv, workdir, env, evaluation)
+    return {"wall": wall, "rss": rss, "evaluations": evaluations, "last": done.stdout.strip().splitlines()[-1]}
 
 
 def reached(evaluations: list[tuple[float, float]]) -> float | None:
@@ -85,16 +69,7 @@ def taskrun_row(name: str, data: Path, work: Path, env: dict[str, str], extra: l
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/glue/MRPC")
-    parser.add_argument("--device", choices=DEVICES, default="cpu")
-    options = parser.parse_args()
-    check_device(options.device)
-    env = dict(os.environ)
-    if options.device == "cpu":
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    data = options.data.resolve()
+    options, env, data = training_bench_options(__doc__, "glue/MRPC")
     train_n, eval_n, epochs = ("320", "100", "1") if options.quick else ("0", "0", "3")
     limits = ["--max-train-samples", train_n, "--max-eval-samples", eval_n, "--epochs", epochs] if options.quick else []
     seeds = SEEDS[1:2] if options.quick else SEEDS
@@ -109,7 +84,7 @@ def main() -> None:
             work,
             env,
         )
-        result = json.loads(recipe["tail"][-1])
+        result = json.loads(recipe["last"])
         rows["(a) recipe"] = {**recipe, **result, "samples_per_second": result["samples_per_second"]}
         rows["(b) taskrun, defaults"] = taskrun_row("defaults", data, work, env, limits)
         for seed in seeds:

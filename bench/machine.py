@@ -6,12 +6,14 @@ scripts/first_step.py; imports torch only when asked.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 DEVICES = ("cpu", "cuda")
 
@@ -88,13 +90,43 @@ def best_of(repeats: int, calls: dict, device: str) -> dict:
     return {name: (best[name], results[name]) for name in calls}
 
 
-def timed(argv: list[str], workdir: Path, env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run argv under /usr/bin/time; return wall seconds, peak RSS in MiB (host memory), and the process."""
+def training_bench_options(doc: str, data: str) -> tuple[argparse.Namespace, dict[str, str], Path]:
+    """The options every training bench takes (--quick, --data, default ../shared/data/DATA, and
+    --device, checked), the environment its processes get (the GPU hidden from them on --device
+    cpu: taskrun trains on a GPU whenever it sees one), and the data folder, resolved."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data" / data)
+    parser.add_argument("--device", choices=DEVICES, default="cpu")
+    options = parser.parse_args()
+    check_device(options.device)
+    env = dict(os.environ)
+    if options.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return options, env, options.data.resolve()
+
+
+def timed(
+    argv: list[str], workdir: Path, env: dict[str, str], on_line: Callable[[str, float], None] | None = None
+) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Run argv under /usr/bin/time; return wall seconds, peak RSS in MiB (host memory), and the
+    process. With `on_line`, its output (stdout and stderr together, unbuffered) is read as it
+    comes and each line handed over with the seconds since launch; a progress bar's \r ends a line."""
     rss_file = workdir / "rss"
+    command = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv]
     start = time.perf_counter()
-    done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv], capture_output=True, text=True, env=env
-    )
+    if on_line is None:
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+    else:
+        lines = []
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**env, "PYTHONUNBUFFERED": "1"}
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                on_line(line, time.perf_counter() - start)
+                lines.append(line)
+        done = subprocess.CompletedProcess(command, process.returncode, "".join(lines), "".join(lines))
     wall = time.perf_counter() - start
     if done.returncode:
         sys.exit(f"{' '.join(argv[:5])} ... failed:\n{done.stderr[-3000:]}")
