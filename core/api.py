@@ -204,7 +204,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score a finished run's model on `task`'s validation split (labels matched by name); returns
     the metrics `taskrun eval` prints. `options` are those of `taskrun eval RUN_DIR TASK`:
-    split="test", batch_size, max_eval_samples, data_dir, output, and the task's own
+    split="test", batch_size, max_eval_samples, precision="fp32", data_dir, output, and the task's own
     (custom-csv's validation=..., text_column=...)."""
     manager = plugin_manager(plugins)
     spec = manager.task(task)
@@ -248,13 +248,16 @@ def evaluation(
 
     values = dict(values)
     split, batch_size, output = values.pop("split"), values.pop("batch_size"), values.pop("output")
+    precision = values.pop("precision", "run")
     run = inference.load_run(run_dir, manager=manager)
     task_options = {option.key: values.pop(option.key) for option in task.options}
     if run.task.name == task.name:
         recorded = run.config().task_options
         task_options = {key: value if key in given else recorded.get(key, value) for key, value in task_options.items()}
     options = {"task_options": task_options, **values}
-    metrics = inference.evaluate_run(manager, run, task.name, split, options, batch_size)
+    metrics = inference.evaluate_run(
+        manager, run, task.name, split, options, batch_size, None if precision == "run" else precision
+    )
     if output:
         inference.write_output(output, json.dumps(metrics, indent=2) + "\n")
     return metrics

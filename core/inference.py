@@ -448,9 +448,10 @@ def evaluate_run(
     split: str,
     options: dict[str, Any],
     batch_size: int | None = None,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """The metrics of `scored_split` (what `taskrun eval` reports)."""
-    return scored_split(manager, run, task_name, split, options, batch_size).metrics
+    return scored_split(manager, run, task_name, split, options, batch_size, precision).metrics
 
 
 @dataclass
@@ -469,11 +470,12 @@ def scored_split(
     split: str,
     options: dict[str, Any],
     batch_size: int | None = None,
+    precision: str | None = None,
 ) -> Scored:
     """Score the saved model on a task's split, through the task's own preprocessing, collator,
     post-processing and metrics. Labels are matched by name through the saved `id2label`; a
-    different label set is an error that shows both. It computes in the run's precision, by its
-    evaluation batch size: on the run's validation split the figures are the run's (to 1e-4).
+    different label set is an error that shows both. It computes in the run's precision (or
+    `precision`), by its evaluation batch size: on the run's validation split the figures are the run's (to 1e-4).
     Where the loss is computed from the logits (sequence classification) the batches are
     length-sorted in fp32 (1.7x faster on SST-2's dev split, logits within 1e-6); under bf16 or
     fp16 autocast a batch's padding moves logits by up to 1e-2, so there, and where the loss is
@@ -512,7 +514,7 @@ def scored_split(
     if unknown:
         log.warning("labels the model does not have: %s; %s", ", ".join(unknown), run.family.unseen_labels_note)
     features, truncated = features_of(manager, run, task, config, data)
-    precision = compute_precision(run.precision, run.device)
+    precision = compute_precision(precision or run.precision, run.device)
     features, references = run.family.eval_references(task, split, data, features, data_labels, model_labels, run)
     # a family whose loss does not depend on batching may sort by length; another batches as the
     # run's own evaluation did and takes the model's loss (and the objective) batch by batch

@@ -186,12 +186,14 @@ def parity(
     manager: TaskrunPluginManager, run: LoadedRun, exported: LoadedRun, quantize: str | None, options: dict[str, Any]
 ) -> dict[str, Any]:
     """Score both models on the run's validation split; refuse (ParityError) where the exported
-    one misses the format's bar. Returns the figures, as export.json records them."""
+    one misses the format's bar. Returns the figures, as export.json records them. The run's model
+    computes in fp32, as the export does: a run trained under bf16 or fp16 autocast would otherwise
+    differ from its own weights by the autocast's rounding (0.0005 in a score, seen on bf16)."""
     task = run.task.name
     batch = options.pop("batch_size", None)
     options = {"task_options": {**run.config().task_options, **options.pop("task_options", {})}, **options}
     try:
-        ours = scored_split(manager, run, task, "validation", options, batch)
+        ours = scored_split(manager, run, task, "validation", options, batch, precision="fp32")
     except TaskrunError as exc:
         exc.message = f"the parity check scores the run on its validation split: {exc.message}"
         raise

@@ -406,6 +406,7 @@ def eval_options(task: TaskSpec) -> list[click.Parameter]:
         click.Option(["--split"], type=click.Choice(["validation", "test"]), default="validation", show_default=True),
         batch_size_option(help="[default: the run's own evaluation batch size, so that its figures are reproduced]"),
         max_eval_samples_option("Score the first N examples only."),
+        inference_precision_option(),
         output_option("Also write the metrics as JSON."),
     ]
     if task.uses_data_dir:
@@ -480,6 +481,15 @@ def precision_option(choices: Sequence[str], default: str, help: str) -> click.O
     return click.Option(["--precision"], type=click.Choice(choices), default=default, show_default=True, help=help)
 
 
+def inference_precision_option() -> click.Option:
+    """predict's and eval's --precision: the run's own by default, or fp32 (a bf16 run's weights exactly)."""
+    return precision_option(
+        ["run", "fp32", "bf16"],
+        "run",
+        "run: the precision the model was trained and evaluated in (recorded in run_config.json).",
+    )
+
+
 def output_option(help: str) -> click.Option:
     return click.Option(["--output"], type=click.Path(dir_okay=False, path_type=Path), help=help)
 
@@ -541,11 +551,7 @@ def predict_params() -> list[click.Parameter]:
         click.Option(["--text-pair-column"], help="--input, pair models: the second text column."),
         click.Option(["--all-scores"], is_flag=True, help="Add the probability of every label."),
         batch_size_option(32),
-        precision_option(
-            ["run", "fp32", "bf16"],
-            "run",
-            "run: the precision the model was trained and evaluated in (recorded in run_config.json).",
-        ),
+        inference_precision_option(),
         click.Option(
             ["--format", "fmt"],
             type=click.Choice(["csv", "tsv", "jsonl"]),

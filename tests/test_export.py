@@ -163,30 +163,36 @@ def test_an_export_is_not_exported_again(exported, cli, tmp_path):
     assert result.exit_code == 2 and "is an export already" in result.stderr
 
 
-def test_a_token_run_exports_and_finds_the_runs_entities(cli, tiny_model, tmp_path):
+def test_a_token_run_trained_in_bf16_exports_and_finds_the_runs_entities(cli, tiny_model, tmp_path):
+    """The export is fp32: its parity check, and what it answers, match the run's own weights
+    computed in fp32, not the bf16 autocast the run trained and evaluated in."""
     rng = random.Random(5)
     train = write_conll(tmp_path / "train.conll", [tagged_sentence(rng, NAMES) for _ in range(32)])
     dev = write_conll(tmp_path / "dev.conll", [tagged_sentence(rng, NAMES) for _ in range(8)])
     options = ("--train", train, "--validation", dev, "--epochs", "1", "--batch-size", "8", "--no-pictures")
     trained = cli(
-        "run", "ner", "--model", tiny_model, *options, "--learning-rate", "8e-3", "--output-dir", tmp_path / "ner"
-    )
+        "run", "ner", "--model", tiny_model, *options, "--learning-rate", "8e-3", "--precision", "bf16",
+        "--output-dir", tmp_path / "ner",
+    )  # fmt: skip
     assert trained.exit_code == 0, trained.output + trained.stderr
+    assert json.loads((tmp_path / "ner" / "run_config.json").read_text())["precision_used"] == "bf16"
     result = cli("export", tmp_path / "ner", "--output", tmp_path / "onnx")
     assert result.exit_code == 0, result.output + result.stderr
+    assert json.loads((tmp_path / "onnx" / "export.json").read_text())["parity"]["largest_score_difference"] <= 1e-4
     texts = ["he met john smith in paris today", "shares of acme rose in berlin"]
     answers = {}
     for name in ("ner", "onnx"):
-        done = cli("predict", tmp_path / name, *texts, "--output", tmp_path / f"{name}.jsonl")
+        done = cli("predict", tmp_path / name, *texts, "--precision", "fp32", "--output", tmp_path / f"{name}.jsonl")
         assert done.exit_code == 0, done.output + done.stderr
         answers[name] = [json.loads(line)["entities"] for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
     assert [[(e["type"], e["start"], e["end"]) for e in row] for row in answers["onnx"]] == [
         [(e["type"], e["start"], e["end"]) for e in row] for row in answers["ner"]
     ]
-    scored = cli("eval", tmp_path / "onnx", "ner", "--output", tmp_path / "eval.json")
-    assert scored.exit_code == 0, scored.output + scored.stderr
-    run_eval = json.loads((tmp_path / "ner" / "metrics.json").read_text())["eval"]
-    onnx_eval = json.loads((tmp_path / "eval.json").read_text())
-    for key in ("loss", "f1", "precision_micro" if "precision_micro" in run_eval else "accuracy"):
-        if key in run_eval:
-            assert onnx_eval[key] == pytest.approx(run_eval[key], abs=1e-4), key
+    scores = {}
+    for name in ("ner", "onnx"):
+        done = cli("eval", tmp_path / name, "ner", "--precision", "fp32", "--output", tmp_path / f"{name}.json")
+        assert done.exit_code == 0, done.output + done.stderr
+        scores[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    for key in ("loss", "f1", "precision_micro" if "precision_micro" in scores["ner"] else "accuracy"):
+        if key in scores["ner"]:
+            assert scores["onnx"][key] == pytest.approx(scores["ner"][key], abs=1e-4), key
