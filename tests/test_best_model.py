@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import taskrun_in_process
 from test_resume import HELPER, data_options, reviews_workdir
 
 BEST_STEP = 24  # the first evaluation with accuracy 1.0
@@ -124,7 +125,7 @@ def test_the_patience_count_survives_a_kill_and_resume(workdir):
     args = options(workdir, "killed", "--early-stopping", "3")
     killed = subprocess.run([sys.executable, str(HELPER), "saved", "36", *args], **env_cwd)
     assert killed.returncode == -9, killed.stderr
-    resumed = subprocess.run([sys.executable, "-m", "taskrun", *args, "--resume", "auto"], **env_cwd)
+    resumed = taskrun_in_process([*args, "--resume", "auto"], workdir)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in resumed.stderr and "checkpoint-36" in resumed.stderr
     metrics = metrics_of(workdir / "killed")

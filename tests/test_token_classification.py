@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import taskrun
 from click.testing import CliRunner
+from conftest import taskrun_in_process
 from taskrun.cli import main
 from taskrun.testing import make_manager
 
@@ -724,7 +725,7 @@ def test_an_interrupted_ner_run_resumes_to_the_same_model(ner_run, ner_data, tin
 
     killed = taskrun(sys.executable, str(HELPER), "step", str(steps + 3), *args)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    resumed = taskrun(sys.executable, "-m", "taskrun", *args, "--resume", "auto")
+    resumed = taskrun_in_process([*args, "--resume", "auto"], cache=tmp_path / "cache")
     assert resumed.returncode == 0, resumed.stderr
     assert f"checkpoint-{steps} (step {steps})" in resumed.stderr
     ours, theirs = load_file(tmp_path / "killed" / "model.safetensors"), load_file(ner_run / "model.safetensors")

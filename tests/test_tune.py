@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import taskrun_in_process
 from test_resume import HELPER, data_options, reviews_workdir
 
 
@@ -166,11 +167,12 @@ def batch_8_space(workdir: Path) -> Path:
 
 
 def killed_then_resumed(workdir: Path, args: list[str]) -> subprocess.CompletedProcess:
-    """`taskrun ARGS` SIGKILLed right after checkpoint-6 is saved, then the same with --resume auto."""
+    """`taskrun ARGS` SIGKILLed right after checkpoint-6 is saved, then the same with --resume auto
+    (in this process)."""
     common = {"cwd": workdir, "capture_output": True, "text": True, "timeout": 300}
     killed = subprocess.run([sys.executable, str(HELPER), "saved", "6", *args], **common)
     assert killed.returncode == -9, killed.stderr
-    resumed = subprocess.run([sys.executable, "-m", "taskrun", *args, "--resume", "auto"], **common)
+    resumed = taskrun_in_process([*args, "--resume", "auto"], workdir)
     assert resumed.returncode == 0, resumed.stderr
     return resumed
 
