@@ -132,22 +132,17 @@ def test_an_installed_plugin_is_listed_with_its_distribution(site):
     assert "business, science, sports, world" in info and "--data-file" in info and "taskrun-topics 1.0.0" in info
 
 
-def test_an_installed_plugin_runs_end_to_end(site, tiny_model, tmp_path):
-    out = tmp_path / "run"
-    result = taskrun(
-        site,
-        "run",
-        "topics",
-        "--model",
-        tiny_model,
-        "--output-dir",
-        out,
-        "--epochs",
-        "1",
-        "--precision",
-        "fp32",
-        plugins="topics",
-    )
+@pytest.fixture(scope="module")
+def topics_run(site, tiny_model, tmp_path_factory):
+    """The installed `topics` task run end to end, with a plugin that cannot be imported installed
+    beside it: (the finished process, its output folder)."""
+    out = tmp_path_factory.mktemp("topics") / "run"
+    options = ("--model", tiny_model, "--output-dir", out, "--epochs", "1", "--precision", "fp32")
+    return taskrun(site, "run", "topics", *options, plugins="topics,broken-import"), out
+
+
+def test_an_installed_plugin_runs_end_to_end(topics_run):
+    result, out = topics_run
     assert result.returncode == 0, result.stderr
     config = json.loads((out / "config.json").read_text())
     assert list(config["id2label"].values()) == ["business", "science", "sports", "world"]
@@ -167,25 +162,14 @@ def test_the_example_plugins_own_tests_pass(site):
     assert "2 passed" in result.stdout
 
 
-def test_broken_plugins_are_listed_and_everything_else_works(site, tiny_model, tmp_path):
+def test_broken_plugins_are_listed_and_everything_else_works(site, topics_run):
     listed = taskrun(site, "list", "--plugins", plugins="topics,broken-import,bad-hook")
     assert listed.returncode == 0
     assert "broken-import: cannot be imported: ModuleNotFoundError" in listed.stdout
     assert "bad-hook: has invalid hooks" in listed.stdout and "taskrun_load_datset" in listed.stdout
     tasks = taskrun(site, "list", plugins="topics,broken-import,bad-hook")
     assert "topics" in tasks.stdout and "mrpc" in tasks.stdout and "broken-import" in tasks.stderr
-    run = taskrun(
-        site,
-        "run",
-        "topics",
-        "--model",
-        tiny_model,
-        "--output-dir",
-        tmp_path / "run",
-        "--epochs",
-        "1",
-        plugins="topics,broken-import",
-    )
+    run, _ = topics_run  # the run with broken-import installed beside topics
     assert run.returncode == 0, run.stderr
     missing = taskrun(site, "run", "its-task", "--help", plugins="broken-import")
     assert missing.returncode == 2 and "Broken plugins that may provide it: broken-import" in missing.stderr

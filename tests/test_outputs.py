@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_finished_run
+from conftest import assert_finished_run, taskrun_in_process
 from taskrun.errors import OutputBusyError
 from taskrun.outputs import lock_file, output_dir_lock
 
@@ -56,12 +56,11 @@ def test_a_second_run_into_the_same_folder_stops_at_once_naming_the_first(tiny_m
         time.sleep(0.05)
     assert lock.read_text().strip() == str(first.pid)
     started = time.monotonic()
-    second = run_process([*common, "--epochs", "1"], tmp_path)
-    _, second_err = second.communicate(timeout=120)
+    second = taskrun_in_process([*common, "--epochs", "1"], tmp_path)  # in this process: no start-up to wait for
     waited = time.monotonic() - started
     first_out, first_err = first.communicate(timeout=600)
-    assert second.returncode == 2, second_err
-    assert f"is in use by a run that is still going (process {first.pid})" in second_err
+    assert second.returncode == 2, second.stderr
+    assert f"is in use by a run that is still going (process {first.pid})" in second.stderr
     assert first.returncode == 0, first_err
     assert_finished_run(tmp_path / "out", ["five", "one", "three"], ["the film was good"])
     assert json.loads((tmp_path / "out" / "run_config.json").read_text())["epochs"] == 6  # the first run's result
