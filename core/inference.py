@@ -475,11 +475,11 @@ def scored_split(
     """Score the saved model on a task's split, through the task's own preprocessing, collator,
     post-processing and metrics. Labels are matched by name through the saved `id2label`; a
     different label set is an error that shows both. It computes in the run's precision (or
-    `precision`), by its evaluation batch size: on the run's validation split the figures are the run's (to 1e-4).
-    Where the loss is computed from the logits (sequence classification) the batches are
-    length-sorted in fp32 (1.7x faster on SST-2's dev split, logits within 1e-6); under bf16 or
-    fp16 autocast a batch's padding moves logits by up to 1e-2, so there, and where the loss is
-    the model's own (tokens), the examples are batched in their order, as the run's own
+    `precision`), by its evaluation batch size: on the run's validation split the figures are the
+    run's (to 1e-4). Where the loss is computed from the logits (sequence classification) the
+    batches are length-sorted in fp32 (1.7x faster on SST-2's dev split, logits within 1e-6); under
+    bf16 or fp16 autocast a batch's padding moves logits by up to 1e-2, so there, and where the loss
+    is the model's own (tokens), the examples are batched in their order, as the run's own
     evaluation batched them."""
     task = manager.task(task_name)
     # on the run's own task, the label `f1` was of in the run (two labels); another task has its own
