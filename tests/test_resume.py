@@ -23,7 +23,7 @@ import pytest
 from conftest import taskrun_in_process
 
 HELPER = Path(__file__).parent / "helpers" / "killed_taskrun.py"
-pytestmark = pytest.mark.slow  # every run is a taskrun process
+pytestmark = pytest.mark.slow  # the tests kill taskrun processes (and share the module's reference runs)
 # 48 training rows, batch 8: 6 steps per epoch, 2 epochs, a checkpoint per epoch (steps 6 and 12).
 STEPS_PER_EPOCH = 6
 
