@@ -204,17 +204,21 @@ def offline_env(cache: Path):
         yield env
 
 
-def taskrun_in_process(args, cwd: Path | None = None, cache: Path | None = None) -> subprocess.CompletedProcess:
-    """`taskrun ARGS` run by this process through the CLI, from `cwd`, offline, with the built-ins
-    only and `cache` (else the test's own) as the taskrun cache; returned as a finished process.
-    For the runs beside one that a test kills in a process of its own (the resume, the reference):
-    they read only what that process left on disk, and need no process start (7 s of imports)."""
-    args = [str(a) for a in args]
-    with offline_env(cache or Path(os.environ["TASKRUN_CACHE_DIR"])) as env:
+def invoke_offline(args, cache: Path, cwd: Path | None = None):
+    """`taskrun ARGS` through the CLI in this process (from `cwd`), in `offline_env(cache)`, with the
+    built-ins only: for fixtures and runs made outside a test's own environment. Click's result."""
+    with offline_env(cache) as env:
         if cwd is not None:
             env.chdir(cwd)
-        done = CliRunner().invoke(main, args, obj=make_manager(plugins=[]))
-    return subprocess.CompletedProcess(args, done.exit_code, done.output, done.stderr)
+        return CliRunner().invoke(main, [str(a) for a in args], obj=make_manager(plugins=[]))
+
+
+def taskrun_in_process(args, cwd: Path | None = None, cache: Path | None = None) -> subprocess.CompletedProcess:
+    """`invoke_offline` with `cache` (else the test's own), returned as a finished process. For the
+    runs beside one that a test kills in a process of its own (the resume, the reference): they
+    read only what that process left on disk, and need no process start (7 s of imports)."""
+    done = invoke_offline(args, cache or Path(os.environ["TASKRUN_CACHE_DIR"]), cwd)
+    return subprocess.CompletedProcess([str(a) for a in args], done.exit_code, done.output, done.stderr)
 
 
 @pytest.fixture(scope="session")
@@ -236,10 +240,7 @@ class SharedRun:
 def shared_run(tmp_path_factory, name: str, *args) -> SharedRun:
     """`taskrun run ARGS --output-dir <a session folder>/NAME`, in this process, with the built-ins only."""
     root = tmp_path_factory.mktemp(f"shared-run-{name}")
-    with offline_env(root / "taskrun-cache"):
-        result = CliRunner().invoke(
-            main, [str(a) for a in (*args, "--output-dir", root / name)], obj=make_manager(plugins=[])
-        )
+    result = invoke_offline([*args, "--output-dir", root / name], root / "taskrun-cache")
     assert result.exit_code == 0, result.output + result.stderr
     return SharedRun(root / name, result)
 

@@ -6,10 +6,7 @@ import json
 import random
 
 import pytest
-from click.testing import CliRunner
-from conftest import assert_finished_run, copy_run, offline_env, sentence, write_tsv
-from taskrun.cli import main
-from taskrun.testing import make_manager
+from conftest import assert_finished_run, copy_run, invoke_offline, sentence, write_tsv
 
 FAST = ("--epochs", "1", "--batch-size", "8", "--precision", "fp32")
 
@@ -87,9 +84,7 @@ def small_sentiment_run(tiny_model, tmp_path_factory):
     sst2.mkdir()
     write_tsv(sst2 / "train.tsv", ["sentence", "label"], [[sentence(rng, i % 2), str(i % 2)] for i in range(40)])
     write_tsv(sst2 / "dev.tsv", ["sentence", "label"], [[sentence(rng, i % 2), str(i % 2)] for i in range(16)])
-    with offline_env(root / "taskrun-cache"):
-        args = small_sentiment(tiny_model, sst2, root / "run")
-        result = CliRunner().invoke(main, [str(a) for a in args], obj=make_manager(plugins=[]))
+    result = invoke_offline(small_sentiment(tiny_model, sst2, root / "run"), root / "taskrun-cache")
     assert result.exit_code == 0, result.output + result.stderr
     return root / "run", sst2
 

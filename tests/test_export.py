@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import copy_run
+from conftest import copy_run, invoke_offline
 from test_token_classification import NAMES, tagged_sentence, write_conll
 
 pytest.importorskip("onnxruntime", reason="needs the onnx extra: pip install 'taskrun[onnx]'")
@@ -20,16 +20,8 @@ TEXTS = ["the movie was lovely really", "the plot was awful quite", "it was fine
 @pytest.fixture(scope="module")
 def exported(finished_reviews, tmp_path_factory):
     """The shared reviews run, exported once (fp32)."""
-    from click.testing import CliRunner
-    from conftest import offline_env
-    from taskrun.cli import main
-    from taskrun.testing import make_manager
-
     folder = tmp_path_factory.mktemp("export") / "onnx"
-    with offline_env(folder.parent / "cache"):
-        result = CliRunner().invoke(
-            main, ["export", str(finished_reviews.output), "--output", str(folder)], obj=make_manager(plugins=[])
-        )
+    result = invoke_offline(["export", finished_reviews.output, "--output", folder], folder.parent / "cache")
     assert result.exit_code == 0, result.output + result.stderr
     return folder, result
 
@@ -167,9 +159,10 @@ def test_a_token_run_trained_in_bf16_exports_and_finds_the_runs_entities(cli, ti
     """The export is fp32: its parity check, and what it answers, match the run's own weights
     computed in fp32, not the bf16 autocast the run trained and evaluated in."""
     rng = random.Random(5)
-    train = write_conll(tmp_path / "train.conll", [tagged_sentence(rng, NAMES) for _ in range(32)])
+    train = write_conll(tmp_path / "train.conll", [tagged_sentence(rng, NAMES) for _ in range(96)])
     dev = write_conll(tmp_path / "dev.conll", [tagged_sentence(rng, NAMES) for _ in range(8)])
-    options = ("--train", train, "--validation", dev, "--epochs", "1", "--batch-size", "8", "--no-pictures")
+    # as test_token_classification's shared run: enough steps to find entities
+    options = ("--train", train, "--validation", dev, "--epochs", "5", "--batch-size", "16", "--no-pictures")
     trained = cli(
         "run", "ner", "--model", tiny_model, *options, "--learning-rate", "8e-3", "--precision", "bf16",
         "--output-dir", tmp_path / "ner",
@@ -185,6 +178,7 @@ def test_a_token_run_trained_in_bf16_exports_and_finds_the_runs_entities(cli, ti
         done = cli("predict", tmp_path / name, *texts, "--precision", "fp32", "--output", tmp_path / f"{name}.jsonl")
         assert done.exit_code == 0, done.output + done.stderr
         answers[name] = [json.loads(line)["entities"] for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+    assert any(answers["ner"]), answers  # entities found, so that the comparison below says something
     assert [[(e["type"], e["start"], e["end"]) for e in row] for row in answers["onnx"]] == [
         [(e["type"], e["start"], e["end"]) for e in row] for row in answers["ner"]
     ]
@@ -193,6 +187,5 @@ def test_a_token_run_trained_in_bf16_exports_and_finds_the_runs_entities(cli, ti
         done = cli("eval", tmp_path / name, "ner", "--precision", "fp32", "--output", tmp_path / f"{name}.json")
         assert done.exit_code == 0, done.output + done.stderr
         scores[name] = json.loads((tmp_path / f"{name}.json").read_text())
-    for key in ("loss", "f1", "precision_micro" if "precision_micro" in scores["ner"] else "accuracy"):
-        if key in scores["ner"]:
-            assert scores["onnx"][key] == pytest.approx(scores["ner"][key], abs=1e-4), key
+    for key in ("loss", "f1", "accuracy"):
+        assert scores["onnx"][key] == pytest.approx(scores["ner"][key], abs=1e-4), key
